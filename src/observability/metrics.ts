@@ -1,0 +1,96 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every metric sluice exports, declared in one place. Labels are bounded: queue, type,
+ * outcome and statement kind, never a job id.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly jobsStarted = new Counter({
+    name: 'sluice_jobs_started_total',
+    help: 'Job runs started, by queue and type.',
+    labelNames: ['queue', 'type'] as const,
+    registers: [this.registry],
+  });
+  readonly jobsFinished = new Counter({
+    name: 'sluice_jobs_finished_total',
+    help: 'Job runs ended, by queue, type and outcome (done, retry, failed, cancelled, handed_back).',
+    labelNames: ['queue', 'type', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly jobDuration = new Histogram({
+    name: 'sluice_job_duration_seconds',
+    help: 'Handler run time, by queue, type and outcome.',
+    labelNames: ['queue', 'type', 'outcome'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900],
+    registers: [this.registry],
+  });
+  readonly pickupLatency = new Histogram({
+    name: 'sluice_job_pickup_seconds',
+    help: 'From a job becoming due (run_at) to its claim, as seen by the claimer.',
+    labelNames: ['queue'] as const,
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 60],
+    registers: [this.registry],
+  });
+  readonly claimBatch = new Histogram({
+    name: 'sluice_claim_batch_size',
+    help: 'Jobs claimed per claim transaction.',
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+    registers: [this.registry],
+  });
+  readonly claimDuration = new Histogram({
+    name: 'sluice_claim_duration_seconds',
+    help: 'Time of one claim transaction.',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly channelDepth = new Gauge({
+    name: 'sluice_channel_depth',
+    help: 'Claimed jobs waiting in this replica for a token and a slot.',
+    registers: [this.registry],
+  });
+  readonly running = new Gauge({
+    name: 'sluice_jobs_running',
+    help: 'Jobs running in this replica.',
+    registers: [this.registry],
+  });
+  readonly limiterWait = new Histogram({
+    name: 'sluice_limiter_wait_seconds',
+    help: 'Time a claimed job waited for a rate token and a concurrency slot.',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+    registers: [this.registry],
+  });
+  readonly dbStatements = new Counter({
+    name: 'sluice_db_statements_total',
+    help: 'SQL statements sent, by statement name.',
+    labelNames: ['statement'] as const,
+    registers: [this.registry],
+  });
+  readonly dbErrors = new Counter({
+    name: 'sluice_db_errors_total',
+    help: 'SQL statements that failed, by statement name and whether a retry can help.',
+    labelNames: ['statement', 'retryable'] as const,
+    registers: [this.registry],
+  });
+  readonly leader = new Gauge({
+    name: 'sluice_leader',
+    help: '1 while this replica leads the cluster-wide sweeps.',
+    registers: [this.registry],
+  });
+  readonly sweptJobs = new Counter({
+    name: 'sluice_swept_jobs_total',
+    help: 'Rows changed by leader sweeps, by sweep (rescued, timed_out, cancelled, pruned).',
+    labelNames: ['sweep'] as const,
+    registers: [this.registry],
+  });
+  readonly ready = new Gauge({
+    name: 'sluice_ready',
+    help: '1 while the database answers and migrations are done.',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}
