@@ -1,0 +1,127 @@
+// Test helpers for the shared MySQL/MariaDB server.
+//
+// The server is DATABASE_URL's (its database part is ignored), else the one on
+// 127.0.0.1:3306 (root, empty password), else one throwaway LocalMysqlServer per test
+// process, started on first use and removed when the process exits. Each test file takes
+// its own fresh database with freshDatabase() and drops it when done.
+import { randomBytes } from 'node:crypto';
+import { inspect } from 'node:util';
+import mysql from 'mysql2/promise';
+import { LocalMysqlServer } from '../../scripts/local-mysql.js';
+
+export interface FreshDatabase {
+  /** mysql://… URL of the new database (what DATABASE_URL would be for the daemon). */
+  url: string;
+  name: string;
+  pool: mysql.Pool;
+  /** Closes the pool and drops the database; safe to call twice. */
+  drop(): Promise<void>;
+}
+
+/** Pool options the tests share with the daemon's own pool. */
+export const POOL_OPTIONS = {
+  charset: 'utf8mb4_unicode_ci',
+  dateStrings: true,
+  supportBigNumbers: true,
+  bigNumberStrings: false,
+  decimalNumbers: true,
+} as const;
+
+let serverUrl: Promise<URL> | undefined;
+
+/** The server's URL without a database, resolved once per process. */
+function server(): Promise<URL> {
+  serverUrl ??= (async () => {
+    const fromEnv = process.env.DATABASE_URL;
+    if (fromEnv) {
+      const url = new URL(fromEnv);
+      url.pathname = '/';
+      return url;
+    }
+    const shared = new URL('mysql://root@127.0.0.1:3306/');
+    try {
+      const conn = await mysql.createConnection({ uri: shared.href, connectTimeout: 2000 });
+      await conn.end();
+      return shared;
+    } catch {
+      // nothing answers on 3306: a private server for this process (exit hook removes it)
+      const local = await LocalMysqlServer.start({ database: 'sluice' });
+      const url = new URL(local.url);
+      url.pathname = '/';
+      return url;
+    }
+  })();
+  // A failed start is not cached, so the next call tries again.
+  void serverUrl.catch(() => (serverUrl = undefined));
+  return serverUrl;
+}
+
+/** A new, uniquely named database (`t_<prefix>_<random>`) with a pool on it. */
+export async function freshDatabase(prefix: string): Promise<FreshDatabase> {
+  const base = await server();
+  const clean = prefix.toLowerCase().replace(/[^a-z0-9_]+/g, '_').slice(0, 40);
+  const name = `t_${clean}_${randomBytes(4).toString('hex')}`;
+
+  const admin = await mysql.createConnection({ uri: base.href, connectTimeout: 5000 });
+  try {
+    await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+  } finally {
+    await admin.end();
+  }
+
+  const dbUrl = new URL(base.href);
+  dbUrl.pathname = `/${name}`;
+  const url = dbUrl.href;
+  const pool = mysql.createPool({ uri: url, ...POOL_OPTIONS });
+  let dropped = false;
+  return {
+    url,
+    name,
+    pool,
+    async drop() {
+      if (dropped) return;
+      dropped = true;
+      await pool.end();
+      const conn = await mysql.createConnection({ uri: base.href, connectTimeout: 5000 });
+      try {
+        await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
+      } finally {
+        await conn.end();
+      }
+    },
+  };
+}
+
+export interface WaitForOptions {
+  timeoutMs?: number;
+  intervalMs?: number;
+  message?: string;
+}
+
+/**
+ * Polls `probe` until it returns a truthy value, and returns that value. A probe that
+ * throws counts as "not yet" (the database may be down on purpose). After `timeoutMs`
+ * (default 10 s) it throws with `message` and the last value or error seen.
+ */
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined | false | null>,
+  opts: WaitForOptions = {},
+): Promise<T> {
+  const { timeoutMs = 10_000, intervalMs = 50, message = 'condition not met' } = opts;
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return value;
+      last = value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() >= deadline) {
+      const seen = inspect(last, { depth: 4, breakLength: Infinity });
+      throw new Error(`waitFor timed out after ${timeoutMs} ms: ${message}; last seen: ${seen}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
