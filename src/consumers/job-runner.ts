@@ -1,0 +1,362 @@
+import pLimit, { type LimitFunction } from 'p-limit';
+import { retryDelayMs } from '../backoff.js';
+import type { Channel } from '../channel.js';
+import type { Database } from '../db/database.js';
+import { jobsReleaseQueued, type ClaimedJob, type HeldJobChange, type Outcome } from '../db/queries.js';
+import { coerceError, PermanentJobError, RetryAfterError } from '../errors.js';
+import type { RunOutcome, SluiceEvents } from '../events.js';
+import type { HandlerRegistry } from '../handlers/registry.js';
+import type { JobContext, JobInfo } from '../handlers/types.js';
+import type { Logger } from '../observability/logger.js';
+import { ProgressReporter } from './progress-reporter.js';
+import type { RateLimiter } from './rate-limiter.js';
+import type { StateWriter } from './state-writer.js';
+
+/** A claimed job with the timeout that applies to it (job, else queue, else default). */
+export interface RunnableJob extends ClaimedJob {
+  effectiveTimeoutMs: number;
+}
+
+export interface JobRunnerOptions {
+  channel: Channel<RunnableJob>;
+  db: Database;
+  worker: string;
+  concurrency: number;
+  registry: HandlerRegistry;
+  writer: StateWriter;
+  limiter: RateLimiter;
+  logger: Logger;
+  events: SluiceEvents;
+  /** Largest `error` text stored. */
+  maxErrorLength?: number;
+}
+
+/** Why a run stopped before its handler answered. */
+type Interruption = 'timeout' | 'cancel' | 'shutdown' | 'lost';
+
+type Settlement = { kind: 'done'; result: unknown } | { kind: 'error'; error: Error } | { kind: Interruption };
+
+interface Entry {
+  job: RunnableJob;
+  state: 'queued' | 'starting' | 'running' | 'settled';
+  controller: AbortController;
+  /** Set when a cancel arrives while the start write is in flight. */
+  pendingInterruption?: Interruption;
+  settle?: (s: Settlement) => void;
+  startedAt?: number;
+  claimedAt: number;
+}
+
+/**
+ * The consumer: takes claimed jobs from the channel, waits for a rate token (bottleneck)
+ * and a concurrency slot (p-limit), marks the job running (batched), calls its handler
+ * and records the outcome (batched). Every claimed job ends in exactly one of: outcome
+ * written, handed back, or dropped because the row was taken from this worker.
+ *
+ * A slot is freed when the run settles — including by timeout or cancel while a handler
+ * ignores its signal — so a stuck handler cannot starve the replica.
+ */
+export class JobRunner {
+  private readonly held = new Map<number, Entry>();
+  private readonly limit: LimitFunction;
+  private slotWaiters: Array<() => void> = [];
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  private readonly maxErrorLength: number;
+
+  constructor(private readonly opts: JobRunnerOptions) {
+    this.limit = pLimit(opts.concurrency);
+    this.maxErrorLength = opts.maxErrorLength ?? 8000;
+  }
+
+  /** Jobs this replica holds (queued or running), for the cancel/ownership check. */
+  heldRuns(): Array<{ id: number; attempts: number; started: boolean }> {
+    return [...this.held.values()]
+      .filter((e) => e.state !== 'settled')
+      .map((e) => ({ id: e.job.id, attempts: e.job.attempts, started: e.state === 'running' }));
+  }
+
+  get runningCount(): number {
+    let n = 0;
+    for (const e of this.held.values()) if (e.state === 'starting' || e.state === 'running') n++;
+    return n;
+  }
+
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  /**
+   * Registers a claimed job before it enters the channel. False when this worker already
+   * holds the same run (a row rescued and re-claimed while its first claim still waits).
+   */
+  admit(job: RunnableJob): boolean {
+    const existing = this.held.get(job.id);
+    if (existing && existing.job.attempts === job.attempts) return false;
+    if (existing) this.interrupt(existing, 'lost');
+    this.held.set(job.id, { job, state: 'queued', controller: new AbortController(), claimedAt: performance.now() });
+    return true;
+  }
+
+  start(): void {
+    this.loop ??= this.consume().catch((err: unknown) => {
+      this.opts.logger.error({ err: coerceError(err).message }, 'job runner loop crashed');
+    });
+  }
+
+  /** Applies what the held-jobs check found: cancel requests and rows taken away. */
+  async applyChanges(changes: readonly HeldJobChange[]): Promise<void> {
+    const cancelledQueued: Outcome[] = [];
+    for (const change of changes) {
+      const entry = this.held.get(change.id);
+      if (!entry || entry.state === 'settled') continue;
+      if (!change.stillOurs) {
+        this.interrupt(entry, 'lost');
+      } else if (change.cancelRequested) {
+        if (entry.state === 'queued') {
+          entry.state = 'settled';
+          this.held.delete(entry.job.id);
+          this.opts.channel.remove((j) => j === entry.job);
+          cancelledQueued.push({
+            id: entry.job.id,
+            attempts: entry.job.attempts,
+            from: 'queued',
+            status: 'cancelled',
+            error: 'cancelled before it started (cancel_requested_at was set)',
+          });
+          this.opts.events.emit('job:cancelled-before-start', { job: entry.job });
+        } else {
+          this.interrupt(entry, 'cancel');
+        }
+      }
+    }
+    await Promise.all(cancelledQueued.map((o) => this.opts.writer.finish(o)));
+  }
+
+  /**
+   * Graceful stop: no more starts; queued jobs are handed back at once; running jobs get
+   * `graceMs` to finish, then are aborted and handed back without counting the attempt.
+   */
+  async stop(graceMs: number): Promise<void> {
+    if (this.stopping) return this.loop;
+    this.stopping = true;
+    this.opts.channel.close();
+    this.opts.channel.drain();
+    await this.handBackQueued();
+    for (const w of this.slotWaiters.splice(0)) w();
+    const deadline = Date.now() + graceMs;
+    while (this.runningCount > 0 && Date.now() < deadline) {
+      await new Promise<void>((r) => {
+        this.slotWaiters.push(r);
+        setTimeout(r, Math.min(100, Math.max(1, deadline - Date.now())));
+      });
+    }
+    for (const entry of this.held.values()) {
+      if (entry.state === 'starting' || entry.state === 'running') this.interrupt(entry, 'shutdown');
+    }
+    // Runs settle on interruption at once, but starting ones need their start write answered.
+    const settleDeadline = Date.now() + 5000;
+    while (this.runningCount > 0 && Date.now() < settleDeadline) await new Promise((r) => setTimeout(r, 10));
+    await this.loop;
+  }
+
+  private async handBackQueued(): Promise<void> {
+    const queued = [...this.held.values()].filter((e) => e.state === 'queued');
+    for (const e of queued) {
+      e.state = 'settled';
+      this.held.delete(e.job.id);
+    }
+    if (queued.length === 0) return;
+    const ids = queued.map((e) => e.job.id);
+    for (let failures = 1; ; failures++) {
+      try {
+        const n = await jobsReleaseQueued(this.opts.db, this.opts.worker, ids);
+        this.opts.events.emit('jobs:handed-back', { count: n, reason: 'shutdown' });
+        return;
+      } catch (err) {
+        // Left queued under this worker id, they return to pending when the leader
+        // declares this worker dead, or when a process with the same id starts again.
+        this.opts.logger.warn({ err: coerceError(err).message, jobs: ids.length, failures }, 'could not hand queued jobs back');
+        if (failures >= 3) return;
+        await new Promise((r) => setTimeout(r, 200 * failures));
+      }
+    }
+  }
+
+  private freeSlots(): number {
+    return this.opts.concurrency - this.limit.activeCount - this.limit.pendingCount;
+  }
+
+  private async waitForSlot(): Promise<void> {
+    while (this.freeSlots() <= 0 && !this.stopping) await new Promise<void>((r) => this.slotWaiters.push(r));
+  }
+
+  private async consume(): Promise<void> {
+    const { channel, limiter, writer } = this.opts;
+    for (;;) {
+      await this.waitForSlot();
+      if (this.stopping) return;
+      const job = await channel.receive();
+      if (job === undefined) return;
+      const entry = this.held.get(job.id);
+      if (!entry || entry.job !== job || entry.state !== 'queued') continue;
+      const waitStart = performance.now();
+      await limiter.take();
+      if (entry.state !== 'queued' || this.stopping) continue; // cancelled or handed back meanwhile
+      entry.state = 'starting';
+      const limiterWaitMs = performance.now() - waitStart;
+      void this.limit(() => this.run(entry, limiterWaitMs));
+      // Nothing more can start right now: write the batch of starts instead of waiting.
+      if (this.freeSlots() <= 0 || channel.size === 0) writer.flushStarts();
+    }
+  }
+
+  private interrupt(entry: Entry, why: Interruption): void {
+    if (entry.state === 'settled') return;
+    if (entry.state === 'queued') {
+      // Not started: nothing to abort. A lost queued job is simply dropped.
+      entry.state = 'settled';
+      this.held.delete(entry.job.id);
+      return;
+    }
+    if (entry.state === 'starting') {
+      entry.pendingInterruption ??= why;
+      return;
+    }
+    entry.controller.abort(new InterruptedError(why));
+    entry.settle?.({ kind: why });
+  }
+
+  private async run(entry: Entry, limiterWaitMs: number): Promise<void> {
+    const { job } = entry;
+    try {
+      let ours = false;
+      try {
+        ours = await this.opts.writer.markRunning({ id: job.id, attempts: job.attempts });
+      } catch {
+        ours = false; // writer closed at shutdown; the row stays queued under our id
+      }
+      if (!ours) {
+        this.forget(entry);
+        return;
+      }
+      entry.state = 'running';
+      entry.startedAt = performance.now();
+      const attempt = job.attempts + 1;
+      this.opts.events.emit('job:started', { job, attempt, limiterWaitMs });
+      const settlement = await this.execute(entry, attempt);
+      const outcome = this.outcomeOf(entry, attempt, settlement);
+      const durationMs = performance.now() - entry.startedAt;
+      this.forget(entry);
+      if (outcome.write) {
+        this.opts.writer.finish(outcome.write).catch((err: unknown) => {
+          this.opts.logger.error({ job_id: job.id, err: coerceError(err).message }, 'outcome not written');
+        });
+      }
+      this.opts.events.emit('job:finished', { job, attempt, outcome: outcome.kind, durationMs, ...(outcome.error ? { error: outcome.error } : {}) });
+    } catch (err) {
+      // Never let one job take the loop down.
+      this.opts.logger.error({ job_id: job.id, err: coerceError(err).message }, 'job run failed unexpectedly');
+      this.forget(entry);
+    }
+  }
+
+  private execute(entry: Entry, attempt: number): Promise<Settlement> {
+    const { job } = entry;
+    return new Promise<Settlement>((resolve) => {
+      let done = false;
+      const progress = new ProgressReporter(this.opts.db, this.opts.worker, { id: job.id, attempts: job.attempts }, this.opts.logger);
+      const timer = setTimeout(() => this.interrupt(entry, 'timeout'), job.effectiveTimeoutMs);
+      entry.settle = (s) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        progress.stop();
+        resolve(s);
+      };
+      if (entry.pendingInterruption) {
+        this.interrupt(entry, entry.pendingInterruption);
+        return;
+      }
+      const handler = this.opts.registry.get(job.type);
+      const log = this.opts.logger.child({ job_id: job.id, queue: job.queue, type: job.type, attempt });
+      const info: JobInfo = { id: job.id, queue: job.queue, type: job.type, payload: job.payload, attempt, maxAttempts: job.maxAttempts };
+      const ctx: JobContext = { signal: entry.controller.signal, progress: (pct) => progress.report(pct), log };
+      const work = handler
+        ? Promise.resolve().then(() => handler(info, ctx))
+        : Promise.reject(new PermanentJobError(`no handler for job type "${job.type}" (known: ${this.opts.registry.types().join(', ')})`));
+      work.then(
+        (result) => entry.settle?.({ kind: 'done', result }),
+        (err: unknown) => entry.settle?.({ kind: 'error', error: coerceError(err) }),
+      );
+    });
+  }
+
+  private outcomeOf(entry: Entry, attempt: number, s: Settlement): { kind: RunOutcome; write?: Outcome; error?: string } {
+    const { job } = entry;
+    const base = { id: job.id, attempts: attempt, from: 'running' as const };
+    switch (s.kind) {
+      case 'done': {
+        let result: string;
+        try {
+          result = JSON.stringify(s.result ?? null) ?? 'null';
+        } catch (err) {
+          const error = this.clip(`result is not JSON-serialisable: ${coerceError(err).message}`);
+          return { kind: 'failed', write: { ...base, status: 'failed', error }, error };
+        }
+        return { kind: 'done', write: { ...base, status: 'done', result } };
+      }
+      case 'error': {
+        const error = this.clip(s.error.message || s.error.name);
+        if (s.error instanceof PermanentJobError || attempt >= job.maxAttempts) {
+          return { kind: 'failed', write: { ...base, status: 'failed', error }, error };
+        }
+        const delayMs = s.error instanceof RetryAfterError ? s.error.retryAfterMs : retryDelayMs(attempt);
+        return { kind: 'retry', write: { ...base, status: 'pending', error, delayMs }, error };
+      }
+      case 'timeout': {
+        const error = `timed out after ${job.effectiveTimeoutMs} ms (dead job: aborted and cancelled, not retried)`;
+        return { kind: 'timed_out', write: { ...base, status: 'cancelled', error }, error };
+      }
+      case 'cancel': {
+        const error = 'cancelled while running (cancel_requested_at was set)';
+        return { kind: 'cancelled', write: { ...base, status: 'cancelled', error }, error };
+      }
+      case 'shutdown': {
+        const error = `handed back: worker ${this.opts.worker} shut down before the run finished (attempt not counted)`;
+        return { kind: 'handed_back', write: { ...base, status: 'pending', error, delayMs: 0, uncount: true } };
+      }
+      case 'lost':
+        return { kind: 'lost' };
+    }
+  }
+
+  private clip(text: string): string {
+    return text.length > this.maxErrorLength ? `${text.slice(0, this.maxErrorLength)}… (truncated)` : text;
+  }
+
+  private forget(entry: Entry): void {
+    entry.state = 'settled';
+    if (this.held.get(entry.job.id) === entry) this.held.delete(entry.job.id);
+    // p-limit frees its slot when run() returns, just after this.
+    queueMicrotask(() => {
+      for (const w of this.slotWaiters.splice(0)) w();
+    });
+  }
+}
+
+/** The reason an AbortSignal carries when sluice stops a run. */
+export class InterruptedError extends Error {
+  override name = 'InterruptedError';
+  constructor(readonly why: Interruption) {
+    super(
+      why === 'timeout'
+        ? 'job timed out'
+        : why === 'cancel'
+          ? 'job cancelled'
+          : why === 'shutdown'
+            ? 'worker shutting down'
+            : 'job was taken from this worker',
+    );
+  }
+}

@@ -1,0 +1,82 @@
+import type { Database } from '../db/database.js';
+import { jobsFinish, jobsMarkRunning, jobsRunningOf, type Outcome, type RunRef } from '../db/queries.js';
+import type { Logger } from '../observability/logger.js';
+import { Batcher } from './batcher.js';
+
+export interface StateWriterOptions {
+  db: Database;
+  worker: string;
+  logger: Logger;
+  /** Most rows one statement carries. */
+  maxBatch?: number;
+  /** Longest a start waits for company (the runner flushes sooner when it can). */
+  startDelayMs?: number;
+  /** Longest an outcome waits for company. */
+  finishDelayMs?: number;
+}
+
+/**
+ * The runner's state writes, batched and fenced: `running` before a handler is called
+ * (the handler runs only once the row says this worker runs this attempt), and the
+ * outcome after. Under load one statement carries many jobs.
+ */
+export class StateWriter {
+  private readonly starts: Batcher<RunRef, boolean>;
+  private readonly finishes: Batcher<Outcome, void>;
+
+  constructor(private readonly opts: StateWriterOptions) {
+    const maxBatch = opts.maxBatch ?? 1000;
+    const onError = (what: string) => (err: Error, failures: number, size: number) =>
+      opts.logger.warn({ err: err.message, failures, batch: size }, `${what} write failed; retrying`);
+    this.starts = new Batcher({ write: (runs) => this.writeStarts(runs), maxBatch, delayMs: opts.startDelayMs ?? 2, onError: onError('start') });
+    this.finishes = new Batcher({ write: (outs) => this.writeFinishes(outs), maxBatch, delayMs: opts.finishDelayMs ?? 5, onError: onError('finish') });
+  }
+
+  /** True once the row is `running` for this run; false if it was cancelled or taken meanwhile. */
+  markRunning(run: RunRef): Promise<boolean> {
+    return this.starts.add(run);
+  }
+
+  /** Writes starts now instead of waiting for company (no more can start at the moment). */
+  flushStarts(): void {
+    this.starts.flush();
+  }
+
+  /** Records how a run ended; resolves once written (a late answer changes no row). */
+  finish(outcome: Outcome): Promise<void> {
+    return this.finishes.add(outcome);
+  }
+
+  get pendingFinishes(): number {
+    return this.finishes.pending;
+  }
+
+  /** Writes everything queued, giving up at `deadline` (epoch ms). */
+  async drain(deadline: number): Promise<boolean> {
+    const [a, b] = await Promise.all([this.starts.drain(deadline), this.finishes.drain(deadline)]);
+    return a && b;
+  }
+
+  close(): void {
+    this.starts.close();
+    this.finishes.close();
+  }
+
+  private async writeStarts(runs: RunRef[]): Promise<boolean[]> {
+    const { db, worker } = this.opts;
+    const moved = await jobsMarkRunning(db, worker, runs);
+    if (moved === runs.length) return runs.map(() => true);
+    // Some rows changed under us (cancelled, rescued) — or this is a retry of a write
+    // that had succeeded: ask which runs the rows now say are ours.
+    const ours = await jobsRunningOf(db, worker, runs);
+    return runs.map((r) => ours.has(r.id));
+  }
+
+  private async writeFinishes(outcomes: Outcome[]): Promise<void[]> {
+    const changed = await jobsFinish(this.opts.db, this.opts.worker, outcomes);
+    // Fewer rows than outcomes: those runs had been rescued, cancelled or handed back
+    // meanwhile (or this is a retry of a write that had landed). Their answer is dropped.
+    if (changed < outcomes.length) this.opts.logger.debug({ discarded: outcomes.length - changed }, 'late answers discarded (fenced)');
+    return outcomes.map(() => undefined);
+  }
+}

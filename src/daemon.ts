@@ -1,0 +1,244 @@
+import { hostname } from 'node:os';
+import { errorBackoffMs } from './backoff.js';
+import { Channel } from './channel.js';
+import type { Config } from './config.js';
+import { JobRunner, type RunnableJob } from './consumers/job-runner.js';
+import { TokenBucketLimiter } from './consumers/rate-limiter.js';
+import { StateWriter } from './consumers/state-writer.js';
+import { Database } from './db/database.js';
+import { migrate, migrationsDone } from './db/migrate.js';
+import { jobsRescueOf, workersDelete } from './db/queries.js';
+import { coerceError } from './errors.js';
+import { SluiceEvents } from './events.js';
+import { createHttpHandler } from './handlers/http.js';
+import { HandlerRegistry } from './handlers/registry.js';
+import { sleepHandler } from './handlers/sleep.js';
+import { createLeader } from './leader/create-leader.js';
+import type { Leader } from './leader/leader.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { HttpServer } from './observability/http-server.js';
+import { Metrics } from './observability/metrics.js';
+import { subscribeLogs, subscribeMetrics } from './observability/subscribers.js';
+import { DeadJobsPublisher } from './publishers/dead-jobs-publisher.js';
+import { HeartbeatPublisher } from './publishers/heartbeat-publisher.js';
+import { HeldJobsPublisher } from './publishers/held-jobs-publisher.js';
+import { Poller } from './publishers/poller.js';
+import { ReadyJobsPublisher } from './publishers/ready-jobs-publisher.js';
+import { RetentionPublisher } from './publishers/retention-publisher.js';
+import { VERSION } from './version.js';
+
+export interface DaemonOptions {
+  logger?: Logger;
+  /** Leader override (tests). */
+  leader?: Leader;
+}
+
+/**
+ * Wiring only: database → migrations → handlers → leader → consumer → publishers on
+ * start; the reverse on stop. start() and stop() are safe to call twice.
+ */
+export class Daemon {
+  readonly events = new SluiceEvents();
+  readonly metrics = new Metrics();
+  readonly logger: Logger;
+  readonly db: Database;
+  readonly registry: HandlerRegistry;
+  private readonly http: HttpServer;
+  private leader: Leader | undefined;
+  private runner: JobRunner | undefined;
+  private writer: StateWriter | undefined;
+  private limiter: TokenBucketLimiter | undefined;
+  private readonly pollers: Record<string, Poller> = {};
+  private dbHealthy = false;
+  private migrated = false;
+  private started: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+  httpPort: number | undefined;
+
+  constructor(
+    readonly config: Config,
+    private readonly options: DaemonOptions = {},
+  ) {
+    this.logger = options.logger ?? createLogger(config.logLevel, { worker: config.workerId });
+    subscribeLogs(this.events, this.logger);
+    subscribeMetrics(this.events, this.metrics);
+    this.db = new Database({
+      url: config.databaseUrl,
+      // Claims, batched writes, sweeps and the held-jobs check each need at most one.
+      connectionLimit: 8,
+      metrics: this.metrics,
+      onHealth: (healthy) => {
+        this.dbHealthy = healthy;
+        this.metrics.ready.set(this.isReady() ? 1 : 0);
+        this.events.emit('db:health', { healthy });
+      },
+    });
+    this.registry = new HandlerRegistry({ sleep: sleepHandler, http: createHttpHandler({ allow: config.httpAllow }) });
+    this.http = new HttpServer(config.httpPort, { live: () => true, ready: () => this.isReady() }, this.metrics);
+  }
+
+  isReady(): boolean {
+    return this.dbHealthy && this.migrated && this.runner !== undefined && this.stopping === undefined;
+  }
+
+  start(): Promise<void> {
+    this.started ??= this.doStart();
+    return this.started;
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStart(): Promise<void> {
+    const { config, logger } = this;
+    // Handler modules first: a broken module is a configuration error, refused at once.
+    for (const mod of config.handlerModules) {
+      const types = await this.registry.load(mod);
+      logger.info({ module: mod, types }, 'handlers loaded');
+    }
+    this.httpPort = await this.http.start();
+    logger.info({ port: this.httpPort, queues: config.queues.length ? config.queues : ['*'], version: VERSION }, 'sluice starting');
+
+    await this.untilDatabase();
+    if (this.stopping) return;
+
+    const identity = {
+      id: config.workerId,
+      host: hostname(),
+      pid: process.pid,
+      version: VERSION,
+      queues: config.queues.length ? config.queues.join(',') : '*',
+    };
+    // A restarted container keeps its pod name: whatever its previous life held is orphaned.
+    const orphans = await this.retry('recover-orphans', () => jobsRescueOf(this.db, [config.workerId], 'worker restarted while running it'));
+    if (orphans.rescued + orphans.requeued > 0) logger.warn({ ...orphans }, 'recovered jobs of this worker id from a previous life');
+
+    const heartbeat = new HeartbeatPublisher({ db: this.db, identity, intervalMs: config.heartbeatMs, logger });
+    await this.retry('register', () => heartbeat.register());
+
+    this.leader = this.options.leader ?? createLeader({
+      identity: config.workerId,
+      mysql: this.db.options,
+      namespace: config.namespace,
+      renewIntervalMs: config.heartbeatMs,
+      leaseDurationMs: Math.max(3 * config.heartbeatMs, Math.floor(config.deadAfterMs / 2)),
+      logger,
+    });
+    this.leader.onChange((leader) => this.events.emit('leader:changed', { leader }));
+    await this.leader.start();
+
+    const channel = new Channel<RunnableJob>(config.prefetch);
+    this.limiter = new TokenBucketLimiter(config.rate, config.burst);
+    this.writer = new StateWriter({ db: this.db, worker: config.workerId, logger });
+    const runner = new JobRunner({
+      channel,
+      db: this.db,
+      worker: config.workerId,
+      concurrency: config.concurrency,
+      registry: this.registry,
+      writer: this.writer,
+      limiter: this.limiter,
+      logger,
+      events: this.events,
+    });
+    runner.start();
+    this.runner = runner;
+
+    const ready = new ReadyJobsPublisher({
+      db: this.db,
+      channel,
+      worker: config.workerId,
+      queues: config.queues,
+      pollMs: config.pollMs,
+      deadAfterMs: config.deadAfterMs,
+      defaultTimeoutMs: config.jobTimeoutMs,
+      events: this.events,
+      admit: (job) => runner.admit(job),
+    });
+    const publishers = {
+      heartbeat,
+      held: new HeldJobsPublisher({ db: this.db, runner, worker: config.workerId, pollMs: config.pollMs }),
+      dead: new DeadJobsPublisher({
+        db: this.db,
+        leader: this.leader,
+        worker: config.workerId,
+        intervalMs: config.heartbeatMs,
+        deadAfterMs: config.deadAfterMs,
+        defaultTimeoutMs: config.jobTimeoutMs,
+        events: this.events,
+      }),
+      retention: new RetentionPublisher({ db: this.db, leader: this.leader, retentionHours: config.retentionHours, events: this.events }),
+      ready,
+    };
+    for (const [name, publisher] of Object.entries(publishers)) {
+      this.pollers[name] = new Poller(publisher, logger, this.events);
+      this.pollers[name].start();
+    }
+    this.metrics.ready.set(this.isReady() ? 1 : 0);
+    logger.info({ concurrency: config.concurrency, rate: config.rate, prefetch: config.prefetch }, 'sluice ready');
+  }
+
+  /** Waits for the database (and runs or awaits migrations), backing off; never gives up unless stopped. */
+  private async untilDatabase(): Promise<void> {
+    for (let failures = 0; !this.stopping; ) {
+      try {
+        if (this.config.migrate) {
+          const { applied, current } = await migrate(this.db);
+          if (applied.length > 0) this.logger.info({ applied, version: current }, 'migrations applied');
+        } else if (!(await migrationsDone(this.db))) {
+          throw new Error('migrations are not applied yet (SLUICE_MIGRATE=false: run `node dist/main.js migrate`)');
+        }
+        this.migrated = true;
+        this.dbHealthy = true;
+        return;
+      } catch (err) {
+        failures++;
+        const delay = errorBackoffMs(failures, { maxMs: 10_000 });
+        this.dbHealthy = false;
+        this.logger[failures <= 3 || failures % 20 === 0 ? 'warn' : 'debug'](
+          { err: coerceError(err).message, failures, retry_in_ms: delay },
+          'database not ready; retrying',
+        );
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private async retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    for (let failures = 1; ; failures++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (this.stopping) throw err;
+        const delay = errorBackoffMs(failures, { maxMs: 10_000 });
+        this.logger.warn({ step: what, err: coerceError(err).message, failures, retry_in_ms: delay }, 'start-up step failed; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private async doStop(): Promise<void> {
+    const { config, logger } = this;
+    logger.info({ grace_ms: config.shutdownGraceMs }, 'sluice stopping');
+    await this.started?.catch(() => undefined);
+    // 1. No new claims. 2. Queued work back at once; running work gets the grace period.
+    await this.pollers.ready?.stop();
+    await this.runner?.stop(config.shutdownGraceMs);
+    // 3. Every outcome written (bounded: the database may be gone).
+    await this.writer?.drain(Date.now() + 10_000);
+    this.writer?.close();
+    await this.limiter?.stop();
+    for (const name of ['held', 'dead', 'retention', 'heartbeat']) await this.pollers[name]?.stop();
+    await this.leader?.stop().catch(() => undefined);
+    if (this.runner) {
+      await workersDelete(this.db, config.workerId).catch((err: unknown) =>
+        logger.warn({ err: coerceError(err).message }, 'could not remove the worker row; the leader will'),
+      );
+    }
+    await this.http.stop();
+    await this.db.end();
+    logger.info('sluice stopped');
+  }
+}

@@ -1,0 +1,151 @@
+import mysql, { type Pool, type PoolConnection, type PoolOptions } from 'mysql2/promise';
+import { isRetryableDbError } from '../errors.js';
+import type { Metrics } from '../observability/metrics.js';
+
+/** One row as mysql2 returns it. */
+export type Row = Record<string, unknown>;
+
+export interface DbOptions {
+  url: string;
+  connectionLimit?: number;
+  metrics?: Metrics;
+  /** Called with false when a statement fails for lack of a server, true when one succeeds. */
+  onHealth?: (healthy: boolean) => void;
+}
+
+/** A statement or transaction target: the pool, or one connection inside a transaction. */
+export interface Executor {
+  /** Runs one statement; `name` labels metrics and errors (table-then-verb, e.g. jobClaim). */
+  run<T = Row[]>(name: string, sql: string, params?: unknown[]): Promise<T>;
+}
+
+/** mysql2 pool options from a mysql:// URL, pinned to one charset/collation (see MYSQL-NOTES). */
+export function poolOptionsFromUrl(url: string, connectionLimit = 10): PoolOptions {
+  const u = new URL(url);
+  return {
+    host: u.hostname.replace(/^\[|\]$/g, ''),
+    port: u.port ? Number(u.port) : 3306,
+    user: decodeURIComponent(u.username || 'root'),
+    password: decodeURIComponent(u.password),
+    database: decodeURIComponent(u.pathname.replace(/^\//, '')),
+    // Must match the tables' collation, or comparisons with parameters stop using the index.
+    charset: 'utf8mb4_unicode_ci',
+    // Instants stay strings: the daemon does no time arithmetic in JS, the server's NOW(3) rules.
+    dateStrings: true,
+    supportBigNumbers: true,
+    bigNumberStrings: false,
+    decimalNumbers: true,
+    connectionLimit,
+    maxIdle: connectionLimit,
+    idleTimeout: 60_000,
+    connectTimeout: 5_000,
+    enableKeepAlive: true,
+    multipleStatements: false,
+    waitForConnections: true,
+    queueLimit: 0,
+  };
+}
+
+/** The connection pool plus statement accounting and health tracking. */
+export class Database implements Executor {
+  readonly pool: Pool;
+  readonly options: PoolOptions;
+  private readonly metrics: Metrics | undefined;
+  private readonly onHealth: ((healthy: boolean) => void) | undefined;
+  private healthy: boolean | undefined;
+
+  constructor(opts: DbOptions) {
+    this.options = poolOptionsFromUrl(opts.url, opts.connectionLimit);
+    this.pool = mysql.createPool(this.options);
+    this.metrics = opts.metrics;
+    this.onHealth = opts.onHealth;
+    // Claims rely on READ COMMITTED: no gap locks, so concurrent claimers do not deadlock.
+    this.pool.pool.on('connection', (conn) => {
+      conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+    });
+  }
+
+  get databaseName(): string {
+    return String(this.options.database);
+  }
+
+  async run<T = Row[]>(name: string, sql: string, params: unknown[] = []): Promise<T> {
+    return this.track(name, async () => (await this.pool.query(sql, params))[0] as T);
+  }
+
+  /** Runs `work` in one transaction on one connection; rolls back on any throw. */
+  async transaction<T>(name: string, work: (tx: Executor) => Promise<T>): Promise<T> {
+    let conn: PoolConnection;
+    try {
+      conn = await this.pool.getConnection();
+    } catch (err) {
+      this.failed(name, err);
+      throw err;
+    }
+    const tx: Executor = {
+      run: <R>(stmt: string, sql: string, params: unknown[] = []) =>
+        this.track(stmt, async () => (await conn.query(sql, params))[0] as R),
+    };
+    try {
+      await this.track(`${name}Begin`, () => conn.query('START TRANSACTION'));
+      const result = await work(tx);
+      await this.track(`${name}Commit`, () => conn.query('COMMIT'));
+      return result;
+    } catch (err) {
+      try {
+        await conn.query('ROLLBACK');
+      } catch {
+        // The connection is broken; destroying it below is enough.
+        conn.destroy();
+        throw err;
+      }
+      throw err;
+    } finally {
+      conn.release();
+    }
+  }
+
+  /** A fresh dedicated connection (for GET_LOCK leadership), outside the pool. */
+  async connect(): Promise<mysql.Connection> {
+    const { host, port, user, password, database, charset, dateStrings, connectTimeout, enableKeepAlive } = this.options;
+    return mysql.createConnection({ host, port, user, password, database, charset, dateStrings, connectTimeout, enableKeepAlive });
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.run('ping', 'SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async end(): Promise<void> {
+    await this.pool.end().catch(() => undefined);
+  }
+
+  private async track<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    this.metrics?.dbStatements.inc({ statement: name });
+    try {
+      const out = await fn();
+      this.setHealth(true);
+      return out;
+    } catch (err) {
+      this.failed(name, err);
+      throw err;
+    }
+  }
+
+  private failed(name: string, err: unknown): void {
+    const retryable = isRetryableDbError(err);
+    this.metrics?.dbErrors.inc({ statement: name, retryable: String(retryable) });
+    const e = err as { code?: string; fatal?: boolean };
+    if (e.fatal || e.code === 'ECONNREFUSED' || e.code === 'PROTOCOL_CONNECTION_LOST' || e.code === 'ETIMEDOUT') this.setHealth(false);
+  }
+
+  private setHealth(healthy: boolean): void {
+    if (this.healthy === healthy) return;
+    this.healthy = healthy;
+    this.onHealth?.(healthy);
+  }
+}

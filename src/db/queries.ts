@@ -1,0 +1,442 @@
+/**
+ * Every SQL statement sluice sends, named table-then-verb. Each takes an Executor (the
+ * pool, or a connection inside a transaction) and documents its parameters.
+ *
+ * Fencing: every write made on behalf of a run is conditional on the row still belonging
+ * to that run — (id, worker, attempts) and the status the run expects — so a late answer
+ * from a run that was rescued, cancelled or handed back changes nothing.
+ */
+import type { Executor } from './database.js';
+
+/** A claimed job as the runner needs it. */
+export interface ClaimedJob {
+  id: number;
+  queue: string;
+  type: string;
+  payload: unknown;
+  priority: number;
+  /** attempts before this run; the run is attempt `attempts + 1`. */
+  attempts: number;
+  maxAttempts: number;
+  timeoutMs: number | null;
+  concurrencyKey: string | null;
+  /** ms from run_at to the claim. */
+  waitedMs: number;
+}
+
+interface ClaimRow {
+  id: number;
+  queue: string;
+  type: string;
+  payload: unknown;
+  priority: number;
+  attempts: number;
+  max_attempts: number;
+  timeout_ms: number | null;
+  concurrency_key: string | null;
+  waited_ms: number | string;
+}
+
+export interface QueueRow {
+  name: string;
+  paused: boolean;
+  ratePerSec: number | null;
+  concurrency: number | null;
+  timeoutMs: number | null;
+  /** A pending job of this queue is due now. */
+  ready: boolean;
+  /** Jobs of this queue queued or running anywhere (only counted when `concurrency` is set). */
+  active: number;
+}
+
+export interface Probe {
+  queues: QueueRow[];
+  /** Queues with pending jobs that have no job_queues row yet. */
+  newQueues: string[];
+  /** Queue lists of live workers (to share cluster-wide rates). */
+  liveWorkerQueues: string[];
+  /** Some pending job has a cancel request. */
+  pendingCancels: boolean;
+}
+
+/** Keeps only rows of the served queues; `[]` serves all. */
+function queueFilter(column: string, queues: readonly string[]): { sql: string; params: unknown[] } {
+  return queues.length === 0 ? { sql: '1=1', params: [] } : { sql: `${column} IN (?)`, params: [queues] };
+}
+
+/**
+ * One statement a poll: queue settings, which queues have due work, queues not yet
+ * registered, live workers, and whether pending cancel requests wait. Every subquery is
+ * served by an index (jobs_claim, jobs_cancel, job_workers_heartbeat).
+ * Params: served queues, dead-after ms.
+ */
+export async function jobsProbe(db: Executor, queues: readonly string[], deadAfterMs: number): Promise<Probe> {
+  const qf = queueFilter('q.name', queues);
+  const jf = queueFilter('j.queue', queues);
+  const rows = await db.run<Array<Record<string, unknown>>>(
+    'jobsProbe',
+    `SELECT
+       (SELECT JSON_ARRAYAGG(JSON_OBJECT(
+          'name', q.name, 'paused', q.paused, 'rate', q.rate_per_sec, 'concurrency', q.concurrency,
+          'timeout', q.timeout_ms,
+          'ready', EXISTS (SELECT 1 FROM jobs j WHERE j.status = 'pending' AND j.queue = q.name
+                            AND j.run_at <= NOW(3) AND j.paused = 0 AND j.cancel_requested_at IS NULL),
+          'active', IF(q.concurrency IS NULL, 0,
+                       (SELECT COUNT(*) FROM jobs a WHERE a.status IN ('queued', 'running') AND a.queue = q.name))))
+        FROM job_queues q WHERE ${qf.sql}) AS queues,
+       (SELECT JSON_ARRAYAGG(n.queue) FROM (
+          SELECT DISTINCT j.queue FROM jobs j
+          WHERE j.status = 'pending' AND ${jf.sql}
+            AND NOT EXISTS (SELECT 1 FROM job_queues k WHERE k.name = j.queue)) n) AS new_queues,
+       (SELECT JSON_ARRAYAGG(w.queues) FROM job_workers w
+        WHERE w.heartbeat_at >= NOW(3) - INTERVAL ? * 1000 MICROSECOND) AS live_workers,
+       EXISTS (SELECT 1 FROM jobs c WHERE c.status = 'pending' AND c.cancel_requested_at IS NOT NULL) AS pending_cancels`,
+    [...qf.params, ...jf.params, deadAfterMs],
+  );
+  const row = rows[0] ?? {};
+  const parse = <T>(v: unknown): T[] => (v == null ? [] : ((typeof v === 'string' ? JSON.parse(v) : v) as T[]));
+  const queueRows = parse<{ name: string; paused: unknown; rate: number | null; concurrency: number | null; timeout: number | null; ready: unknown; active: number }>(row.queues);
+  return {
+    queues: queueRows.map((q) => ({
+      name: q.name,
+      paused: Boolean(Number(q.paused)),
+      ratePerSec: q.rate,
+      concurrency: q.concurrency,
+      timeoutMs: q.timeout,
+      ready: Boolean(Number(q.ready)),
+      active: Number(q.active),
+    })),
+    newQueues: parse<string>(row.new_queues),
+    liveWorkerQueues: parse<string>(row.live_workers),
+    pendingCancels: Boolean(Number(row.pending_cancels)),
+  };
+}
+
+/** Registers queues first seen in jobs. Params: names. */
+export async function queuesRegister(db: Executor, names: readonly string[]): Promise<void> {
+  if (names.length === 0) return;
+  await db.run('queuesRegister', 'INSERT IGNORE INTO job_queues (name) VALUES ?', [names.map((n) => [n])]);
+}
+
+/**
+ * Locks the capped queues' rows for the claim transaction, so two replicas cannot both
+ * see room under a cluster-wide concurrency cap, then counts their active jobs.
+ * Params: queue names.
+ */
+export async function queuesLockActive(tx: Executor, names: readonly string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>(names.map((n) => [n, 0]));
+  if (names.length === 0) return out;
+  await tx.run('queuesLock', 'SELECT name FROM job_queues WHERE name IN (?) FOR UPDATE', [names]);
+  const rows = await tx.run<Array<{ queue: string; n: number }>>(
+    'jobsCountActive',
+    `SELECT queue, COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running') AND queue IN (?) GROUP BY queue`,
+    [names],
+  );
+  for (const r of rows) out.set(r.queue, Number(r.n));
+  return out;
+}
+
+/**
+ * Selects and locks up to `limit` due jobs of one queue, lowest priority then oldest
+ * first, skipping rows other claimers hold and keys held by active jobs. Served by
+ * jobs_claim without a filesort. Params: queue, limit.
+ */
+export async function jobsSelectReady(tx: Executor, queue: string, limit: number): Promise<ClaimedJob[]> {
+  const rows = await tx.run<ClaimRow[]>(
+    'jobsSelectReady',
+    `SELECT id, queue, type, payload, priority, attempts, max_attempts, timeout_ms, concurrency_key,
+            TIMESTAMPDIFF(MICROSECOND, run_at, NOW(3)) / 1000 AS waited_ms
+     FROM jobs
+     WHERE status = 'pending' AND queue = ? AND run_at <= NOW(3) AND paused = 0
+       AND cancel_requested_at IS NULL
+       AND (concurrency_key IS NULL
+            OR NOT EXISTS (SELECT 1 FROM jobs h WHERE h.active_concurrency_key = jobs.concurrency_key))
+     ORDER BY priority, run_at, id
+     LIMIT ?
+     FOR UPDATE SKIP LOCKED`,
+    [queue, limit],
+  );
+  return rows.map((r) => ({
+    id: Number(r.id),
+    queue: r.queue,
+    type: r.type,
+    payload: typeof r.payload === 'string' ? safeJson(r.payload) : r.payload,
+    priority: Number(r.priority),
+    attempts: Number(r.attempts),
+    maxAttempts: Number(r.max_attempts),
+    timeoutMs: r.timeout_ms == null ? null : Number(r.timeout_ms),
+    concurrencyKey: r.concurrency_key,
+    waitedMs: Number(r.waited_ms),
+  }));
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Marks locked rows claimed by this worker. Params: worker, ids. */
+export async function jobsMarkQueued(tx: Executor, worker: string, ids: readonly number[]): Promise<number> {
+  const r = await tx.run<{ affectedRows: number }>(
+    'jobsMarkQueued',
+    `UPDATE jobs SET status = 'queued', worker = ?, queued_at = NOW(3) WHERE id IN (?) AND status = 'pending'`,
+    [worker, ids],
+  );
+  return r.affectedRows;
+}
+
+/** A run's identity: the fence of every write it makes. */
+export interface RunRef {
+  id: number;
+  /** attempts before the run (as claimed). */
+  attempts: number;
+}
+
+/**
+ * Marks claimed jobs running (attempts + 1). Params: worker, (id, attempts) pairs.
+ * Returns how many rows moved; fewer than asked means some were cancelled or taken.
+ */
+export async function jobsMarkRunning(db: Executor, worker: string, runs: readonly RunRef[]): Promise<number> {
+  const r = await db.run<{ affectedRows: number }>(
+    'jobsMarkRunning',
+    `UPDATE jobs SET status = 'running', started_at = NOW(3), attempts = attempts + 1, progress = NULL
+     WHERE id IN (?) AND (id, attempts) IN (?) AND worker = ? AND status = 'queued'`,
+    [runs.map((r) => r.id), runs.map((r) => [r.id, r.attempts]), worker],
+  );
+  return r.affectedRows;
+}
+
+/** Which of these runs this worker now holds as running. Params: worker, runs. */
+export async function jobsRunningOf(db: Executor, worker: string, runs: readonly RunRef[]): Promise<Set<number>> {
+  const rows = await db.run<Array<{ id: number }>>(
+    'jobsRunningOf',
+    `SELECT id FROM jobs WHERE id IN (?) AND (id, attempts) IN (?) AND worker = ? AND status = 'running'`,
+    [runs.map((r) => r.id), runs.map((r) => [r.id, r.attempts + 1]), worker],
+  );
+  return new Set(rows.map((r) => Number(r.id)));
+}
+
+/** How a run ended, as written to its row. */
+export interface Outcome {
+  id: number;
+  /** attempts value the row must have (the run's attempt number; claimed value if never started). */
+  attempts: number;
+  /** The status the row must still have: 'running', or 'queued' for a job cancelled before it started. */
+  from: 'running' | 'queued';
+  status: 'done' | 'pending' | 'failed' | 'cancelled';
+  /** JSON text of the result (done only). */
+  result?: string | null;
+  error?: string | null;
+  /** pending only: next run no sooner than this many ms from now. */
+  delayMs?: number;
+  /** pending only: the attempt does not count (hand-back on shutdown). */
+  uncount?: boolean;
+}
+
+/**
+ * Writes a batch of outcomes in one statement, joined through JSON_TABLE (MySQL 8 and
+ * MariaDB 10.6+), each row fenced on (id, attempts, worker, expected status).
+ * Params: worker, outcomes. Returns rows changed.
+ */
+export async function jobsFinish(db: Executor, worker: string, outcomes: readonly Outcome[]): Promise<number> {
+  const doc = JSON.stringify(
+    outcomes.map((o) => [o.id, o.attempts, o.from === 'running' ? 1 : 0, o.status, o.result ?? null, o.error ?? null, o.delayMs ?? 0, o.uncount ? 1 : 0]),
+  );
+  const r = await db.run<{ affectedRows: number }>(
+    'jobsFinish',
+    `UPDATE jobs j
+     JOIN JSON_TABLE(?, '$[*]' COLUMNS (
+       id BIGINT UNSIGNED PATH '$[0]', att INT PATH '$[1]', from_running INT PATH '$[2]',
+       st VARCHAR(16) PATH '$[3]', res LONGTEXT PATH '$[4]', err LONGTEXT PATH '$[5]',
+       delay_ms BIGINT PATH '$[6]', uncount INT PATH '$[7]')) v
+       ON j.id = v.id AND j.attempts = v.att
+          -- Literals, not JSON_TABLE strings: those carry their own collation.
+          AND j.status = IF(v.from_running = 1, 'running', 'queued')
+     SET j.status = v.st,
+         j.result = IF(v.st = 'done', v.res, j.result),
+         j.error = IF(v.st = 'done', j.error, v.err),
+         j.run_at = IF(v.st = 'pending', NOW(3) + INTERVAL v.delay_ms * 1000 MICROSECOND, j.run_at),
+         j.finished_at = IF(v.st = 'pending', NULL, NOW(3)),
+         j.cancelled_at = IF(v.st = 'cancelled', NOW(3), j.cancelled_at),
+         j.attempts = j.attempts - v.uncount,
+         j.queued_at = IF(v.st = 'pending', NULL, j.queued_at)
+     WHERE j.worker = ?`,
+    [doc, worker],
+  );
+  return r.affectedRows;
+}
+
+/** Hands claimed, not started jobs back unchanged. Params: worker, ids. */
+export async function jobsReleaseQueued(db: Executor, worker: string, ids: readonly number[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  const r = await db.run<{ affectedRows: number }>(
+    'jobsReleaseQueued',
+    `UPDATE jobs SET status = 'pending', queued_at = NULL WHERE id IN (?) AND worker = ? AND status = 'queued'`,
+    [ids, worker],
+  );
+  return r.affectedRows;
+}
+
+/** Stores a run's progress. Params: pct, worker, run. */
+export async function jobsSetProgress(db: Executor, worker: string, run: RunRef, pct: number): Promise<void> {
+  await db.run(
+    'jobsSetProgress',
+    `UPDATE jobs SET progress = ? WHERE id = ? AND attempts = ? AND worker = ? AND status = 'running'`,
+    [pct, run.id, run.attempts + 1, worker],
+  );
+}
+
+/** A held job that its run must let go: cancel requested, or no longer ours. */
+export interface HeldJobChange {
+  id: number;
+  cancelRequested: boolean;
+  /** Still ours (same worker, attempts, queued/running); false means taken away. */
+  stillOurs: boolean;
+}
+
+/**
+ * Among the jobs this worker holds, those with a cancel request or no longer ours.
+ * Primary-key lookups only. Params: worker, held runs (attempts as claimed).
+ */
+export async function jobsHeldChanges(db: Executor, worker: string, held: ReadonlyArray<RunRef & { started: boolean }>): Promise<HeldJobChange[]> {
+  if (held.length === 0) return [];
+  const expected = new Map(held.map((h) => [h.id, h.started ? h.attempts + 1 : h.attempts]));
+  const rows = await db.run<Array<{ id: number; status: string; worker: string | null; attempts: number; cancel: number }>>(
+    'jobsHeldChanges',
+    `SELECT id, status, worker, attempts, cancel_requested_at IS NOT NULL AS cancel
+     FROM jobs
+     WHERE id IN (?)
+       AND (cancel_requested_at IS NOT NULL OR status NOT IN ('queued', 'running') OR worker IS NULL OR worker <> ?)`,
+    [held.map((h) => h.id), worker],
+  );
+  const out: HeldJobChange[] = rows.map((r) => ({
+    id: Number(r.id),
+    cancelRequested: Boolean(Number(r.cancel)),
+    stillOurs: r.worker === worker && (r.status === 'queued' || r.status === 'running') && expected.get(Number(r.id)) === Number(r.attempts),
+  }));
+  return out;
+}
+
+/** Cancels pending jobs whose cancel was requested. No params. */
+export async function jobsCancelPending(db: Executor): Promise<number> {
+  const r = await db.run<{ affectedRows: number }>(
+    'jobsCancelPending',
+    `UPDATE jobs SET status = 'cancelled', cancelled_at = NOW(3), finished_at = NOW(3),
+       error = 'cancelled before it started (cancel_requested_at was set)'
+     WHERE status = 'pending' AND cancel_requested_at IS NOT NULL`,
+  );
+  return r.affectedRows;
+}
+
+/** Registers this process, or refreshes its row. Params: worker row. Returns true if the row was missing. */
+export async function workersUpsert(
+  db: Executor,
+  w: { id: string; host: string; pid: number; version: string; queues: string },
+): Promise<boolean> {
+  const r = await db.run<{ affectedRows: number }>(
+    'workersUpsert',
+    `INSERT INTO job_workers (id, host, pid, version, queues, started_at, heartbeat_at)
+     VALUES (?, ?, ?, ?, ?, NOW(3), NOW(3))
+     ON DUPLICATE KEY UPDATE heartbeat_at = NOW(3), host = VALUES(host), pid = VALUES(pid),
+       version = VALUES(version), queues = VALUES(queues)`,
+    [w.id, w.host, w.pid, w.version, w.queues],
+  );
+  return r.affectedRows === 1;
+}
+
+/** Heartbeat: one statement per replica per interval. Params: worker. Returns false if the row is gone. */
+export async function workersHeartbeat(db: Executor, worker: string): Promise<boolean> {
+  const r = await db.run<{ affectedRows: number }>('workersHeartbeat', 'UPDATE job_workers SET heartbeat_at = NOW(3) WHERE id = ?', [worker]);
+  return r.affectedRows > 0;
+}
+
+/** Removes this process's row on a clean exit. Params: worker. */
+export async function workersDelete(db: Executor, worker: string): Promise<void> {
+  await db.run('workersDelete', 'DELETE FROM job_workers WHERE id = ?', [worker]);
+}
+
+/** Workers whose heartbeat is older than deadAfterMs. Params: dead-after ms. */
+export async function workersSelectDead(db: Executor, deadAfterMs: number): Promise<string[]> {
+  const rows = await db.run<Array<{ id: string }>>(
+    'workersSelectDead',
+    'SELECT id FROM job_workers WHERE heartbeat_at < NOW(3) - INTERVAL ? * 1000 MICROSECOND ORDER BY heartbeat_at LIMIT 100',
+    [deadAfterMs],
+  );
+  return rows.map((r) => r.id);
+}
+
+/** Deletes dead workers' rows, fenced on the heartbeat still being old. Params: ids, dead-after ms. */
+export async function workersDeleteDead(db: Executor, ids: readonly string[], deadAfterMs: number): Promise<number> {
+  if (ids.length === 0) return 0;
+  const r = await db.run<{ affectedRows: number }>(
+    'workersDeleteDead',
+    'DELETE FROM job_workers WHERE id IN (?) AND heartbeat_at < NOW(3) - INTERVAL ? * 1000 MICROSECOND',
+    [ids, deadAfterMs],
+  );
+  return r.affectedRows;
+}
+
+/**
+ * Rescues the jobs of dead workers: queued → pending unchanged; running → pending as a
+ * failed attempt (retry after a backoff), or failed when no attempt is left.
+ * Params: worker ids, reason. Returns { requeued, rescued }.
+ */
+export async function jobsRescueOf(db: Executor, workers: readonly string[], reason: string): Promise<{ requeued: number; rescued: number }> {
+  if (workers.length === 0) return { requeued: 0, rescued: 0 };
+  const q = await db.run<{ affectedRows: number }>(
+    'jobsRequeueOf',
+    `UPDATE jobs SET status = 'pending', queued_at = NULL WHERE status = 'queued' AND worker IN (?)`,
+    [workers],
+  );
+  const r = await db.run<{ affectedRows: number }>(
+    'jobsRescueOf',
+    `UPDATE jobs
+     SET error = CONCAT(?, ' (worker ', worker, ', attempt ', attempts, ')'),
+         run_at = IF(attempts >= max_attempts, run_at, NOW(3) + INTERVAL LEAST(POW(2, attempts), 3600) SECOND),
+         finished_at = IF(attempts >= max_attempts, NOW(3), NULL),
+         status = IF(attempts >= max_attempts, 'failed', 'pending'),
+         queued_at = NULL
+     WHERE status = 'running' AND worker IN (?)`,
+    [reason, workers],
+  );
+  return { requeued: q.affectedRows, rescued: r.affectedRows };
+}
+
+/**
+ * Cancels running jobs far past their timeout whose worker did not (a blocked event
+ * loop, say): a backstop for the runner's own deadline. Params: default timeout ms,
+ * grace ms.
+ */
+export async function jobsCancelOverdue(db: Executor, defaultTimeoutMs: number, graceMs: number): Promise<number> {
+  const r = await db.run<{ affectedRows: number }>(
+    'jobsCancelOverdue',
+    `UPDATE jobs j LEFT JOIN job_queues q ON q.name = j.queue
+     SET j.status = 'cancelled', j.cancelled_at = NOW(3), j.finished_at = NOW(3),
+         j.error = CONCAT('timed out after ', COALESCE(j.timeout_ms, q.timeout_ms, ?), ' ms (cancelled by the leader: worker ', j.worker, ' did not stop it)')
+     WHERE j.status = 'running'
+       AND j.started_at < NOW(3) - INTERVAL (COALESCE(j.timeout_ms, q.timeout_ms, ?) + ?) * 1000 MICROSECOND`,
+    [defaultTimeoutMs, defaultTimeoutMs, graceMs],
+  );
+  return r.affectedRows;
+}
+
+/** Ids of finished jobs older than the retention, oldest first. Params: status, hours, limit. */
+export async function jobsSelectExpired(db: Executor, status: string, hours: number, limit: number): Promise<number[]> {
+  const rows = await db.run<Array<{ id: number }>>(
+    'jobsSelectExpired',
+    `SELECT id FROM jobs WHERE status = ? AND finished_at < NOW(3) - INTERVAL ? * 3600000000 MICROSECOND
+     ORDER BY finished_at LIMIT ?`,
+    [status, hours, limit],
+  );
+  return rows.map((r) => Number(r.id));
+}
+
+/** Deletes by primary key only (range deletes deadlock under replicas). Params: ids, status. */
+export async function jobsDelete(db: Executor, ids: readonly number[], status: string): Promise<number> {
+  if (ids.length === 0) return 0;
+  const r = await db.run<{ affectedRows: number }>('jobsDelete', 'DELETE FROM jobs WHERE id IN (?) AND status = ?', [ids, status]);
+  return r.affectedRows;
+}

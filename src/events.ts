@@ -1,0 +1,39 @@
+import type { ClaimedJob } from './db/queries.js';
+
+export type RunOutcome = 'done' | 'retry' | 'failed' | 'cancelled' | 'timed_out' | 'handed_back' | 'lost';
+
+/** Everything the daemon reports; logs and metrics subscribe here. */
+export interface SluiceEventMap {
+  'jobs:claimed': { queue: string; jobs: readonly ClaimedJob[]; durationMs: number };
+  'job:started': { job: ClaimedJob; attempt: number; limiterWaitMs: number };
+  'job:finished': { job: ClaimedJob; attempt: number; outcome: RunOutcome; durationMs: number; error?: string };
+  'job:cancelled-before-start': { job: ClaimedJob };
+  'jobs:handed-back': { count: number; reason: string };
+  'sweep:done': { sweep: 'rescued' | 'requeued' | 'timed_out' | 'cancelled' | 'pruned'; count: number };
+  'loop:error': { loop: string; error: Error; failures: number };
+  'leader:changed': { leader: boolean };
+  'db:health': { healthy: boolean };
+}
+
+type Listener<K extends keyof SluiceEventMap> = (payload: SluiceEventMap[K]) => void;
+
+/** A typed event stream. Emitting never throws: a failing listener is reported on stderr and skipped. */
+export class SluiceEvents {
+  private readonly listeners = new Map<keyof SluiceEventMap, Array<Listener<keyof SluiceEventMap>>>();
+
+  on<K extends keyof SluiceEventMap>(event: K, listener: Listener<K>): void {
+    const list = this.listeners.get(event) ?? [];
+    list.push(listener as Listener<keyof SluiceEventMap>);
+    this.listeners.set(event, list);
+  }
+
+  emit<K extends keyof SluiceEventMap>(event: K, payload: SluiceEventMap[K]): void {
+    for (const listener of this.listeners.get(event) ?? []) {
+      try {
+        listener(payload);
+      } catch (err) {
+        process.stderr.write(`sluice: listener for ${event} threw: ${String(err)}\n`);
+      }
+    }
+  }
+}

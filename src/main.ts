@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+import { loadConfig } from './config.js';
+import { Daemon } from './daemon.js';
+import { Database } from './db/database.js';
+import { migrate } from './db/migrate.js';
+import { ConfigError, coerceError } from './errors.js';
+
+/**
+ * `node dist/main.js`          runs the daemon until SIGTERM/SIGINT (graceful; a second
+ *                              signal forces exit).
+ * `node dist/main.js migrate`  applies migrations and exits.
+ */
+async function main(argv: string[]): Promise<number> {
+  const command = argv[0] ?? 'run';
+  if (!['run', 'migrate'].includes(command)) {
+    process.stderr.write(`sluice: unknown command "${command}" (expected: migrate, or nothing to run the daemon)\n`);
+    return 2;
+  }
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`sluice: bad configuration: ${err.message}\n`);
+      return 78; // EX_CONFIG
+    }
+    throw err;
+  }
+
+  if (command === 'migrate') {
+    const db = new Database({ url: config.databaseUrl, connectionLimit: 1 });
+    try {
+      const { applied, current } = await migrate(db);
+      process.stdout.write(`${JSON.stringify({ msg: 'migrations applied', applied, version: current })}\n`);
+      return 0;
+    } catch (err) {
+      process.stderr.write(`sluice: migrate failed: ${coerceError(err).message}\n`);
+      return 1;
+    } finally {
+      await db.end();
+    }
+  }
+
+  const daemon = new Daemon(config);
+  let signals = 0;
+  const exit = new Promise<number>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      signals++;
+      if (signals > 1) {
+        daemon.logger.warn({ signal }, 'second signal: exiting now');
+        process.exit(130);
+      }
+      daemon.logger.info({ signal }, 'signal received; shutting down gracefully');
+      daemon.stop().then(
+        () => resolve(0),
+        (err: unknown) => {
+          daemon.logger.error({ err: coerceError(err).message }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  try {
+    await daemon.start();
+  } catch (err) {
+    const message = coerceError(err).message;
+    if (message.startsWith('SLUICE_HANDLERS')) {
+      process.stderr.write(`sluice: bad configuration: ${message}\n`);
+      await daemon.stop();
+      return 78;
+    }
+    daemon.logger.fatal({ err: message }, 'start-up failed');
+    await daemon.stop();
+    return 1;
+  }
+  return exit;
+}
+
+process.on('unhandledRejection', (reason) => {
+  process.stderr.write(`sluice: unhandled rejection: ${coerceError(reason).stack ?? String(reason)}\n`);
+});
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Leave a moment for pino to flush, then make sure nothing keeps us alive.
+    setTimeout(() => process.exit(code), 200).unref();
+  },
+  (err: unknown) => {
+    process.stderr.write(`sluice: ${coerceError(err).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,56 @@
+import type { SluiceEvents } from '../events.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+
+/** Logs: one line per job transition at debug, one per error at warn/error, with stable fields. */
+export function subscribeLogs(events: SluiceEvents, logger: Logger): void {
+  events.on('jobs:claimed', ({ queue, jobs, durationMs }) =>
+    logger.debug({ queue, claimed: jobs.length, duration_ms: round(durationMs) }, 'claimed'),
+  );
+  events.on('job:started', ({ job, attempt }) =>
+    logger.debug({ job_id: job.id, queue: job.queue, type: job.type, attempt }, 'running'),
+  );
+  events.on('job:finished', ({ job, attempt, outcome, durationMs, error }) => {
+    const fields = { job_id: job.id, queue: job.queue, type: job.type, attempt, outcome, duration_ms: round(durationMs), error };
+    if (outcome === 'failed' || outcome === 'timed_out') logger.warn(fields, `job ${outcome}`);
+    else if (outcome === 'retry') logger.info(fields, 'job attempt failed; will retry');
+    else logger.debug(fields, `job ${outcome}`);
+  });
+  events.on('job:cancelled-before-start', ({ job }) =>
+    logger.debug({ job_id: job.id, queue: job.queue, type: job.type }, 'cancelled before start'),
+  );
+  events.on('jobs:handed-back', ({ count, reason }) => logger.info({ jobs: count, reason }, 'handed queued jobs back'));
+  events.on('sweep:done', ({ sweep, count }) => logger.info({ sweep, jobs: count }, 'sweep changed jobs'));
+  events.on('leader:changed', ({ leader }) => logger.info({ leader }, leader ? 'became leader' : 'lost leadership'));
+  events.on('db:health', ({ healthy }) =>
+    healthy ? logger.info('database answers again') : logger.error('database unreachable; retrying with backoff'),
+  );
+}
+
+/** Metrics from the same events. */
+export function subscribeMetrics(events: SluiceEvents, metrics: Metrics): void {
+  events.on('jobs:claimed', ({ queue, jobs, durationMs }) => {
+    metrics.claimBatch.observe(jobs.length);
+    metrics.claimDuration.observe(durationMs / 1000);
+    for (const j of jobs) metrics.pickupLatency.observe({ queue }, Math.max(0, j.waitedMs) / 1000);
+  });
+  events.on('job:started', ({ job, limiterWaitMs }) => {
+    metrics.jobsStarted.inc({ queue: job.queue, type: job.type });
+    metrics.limiterWait.observe(limiterWaitMs / 1000);
+    metrics.running.inc();
+  });
+  events.on('job:finished', ({ job, outcome, durationMs }) => {
+    metrics.running.dec();
+    metrics.jobsFinished.inc({ queue: job.queue, type: job.type, outcome });
+    metrics.jobDuration.observe({ queue: job.queue, type: job.type, outcome }, durationMs / 1000);
+  });
+  events.on('job:cancelled-before-start', ({ job }) =>
+    metrics.jobsFinished.inc({ queue: job.queue, type: job.type, outcome: 'cancelled' }),
+  );
+  events.on('sweep:done', ({ sweep, count }) => metrics.sweptJobs.inc({ sweep }, count));
+  events.on('leader:changed', ({ leader }) => metrics.leader.set(leader ? 1 : 0));
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

@@ -1,0 +1,214 @@
+import { jitter } from '../backoff.js';
+import type { Channel } from '../channel.js';
+import type { RunnableJob } from '../consumers/job-runner.js';
+import type { Database } from '../db/database.js';
+import {
+  jobsCancelPending,
+  jobsMarkQueued,
+  jobsProbe,
+  jobsSelectReady,
+  queuesLockActive,
+  queuesRegister,
+  type ClaimedJob,
+  type QueueRow,
+} from '../db/queries.js';
+import { isDuplicateKeyError } from '../errors.js';
+import type { SluiceEvents } from '../events.js';
+import { TokenBucket } from '../token-bucket.js';
+import type { Pollable } from './poller.js';
+
+export interface ReadyJobsOptions {
+  db: Database;
+  channel: Channel<RunnableJob>;
+  worker: string;
+  /** Served queues; empty = all. */
+  queues: readonly string[];
+  pollMs: number;
+  deadAfterMs: number;
+  defaultTimeoutMs: number;
+  events: SluiceEvents;
+  /** Registers a claimed job with the runner; false drops a duplicate. */
+  admit: (job: RunnableJob) => boolean;
+  random?: () => number;
+}
+
+export interface ClaimReport {
+  claimed: number;
+  probed: boolean;
+}
+
+/**
+ * Claims due jobs into the channel, never more than it has room for.
+ *
+ * When the last claim found nothing it first sends one cheap probe (a single SELECT that
+ * also refreshes queue settings); it claims only if the probe saw due work. While work
+ * flows it claims directly, and still refreshes settings once a poll interval, so an
+ * UPDATE of job_queues takes effect within one interval.
+ *
+ * Per queue it claims at most: the channel's room, the queue's share of its cluster-wide
+ * rate (rate_per_sec / live replicas serving it), and its cluster-wide concurrency cap
+ * minus the jobs active anywhere (counted under a lock on the queue's row).
+ */
+export class ReadyJobsPublisher implements Pollable {
+  readonly name = 'ready-jobs';
+  private settings = new Map<string, QueueRow>();
+  private readonly buckets = new Map<string, TokenBucket>();
+  private lastProbeAt = -Infinity;
+  private idle = true;
+  private rotation = 0;
+  private liveWorkerQueues: string[] = [];
+  last: ClaimReport = { claimed: 0, probed: false };
+
+  constructor(private readonly opts: ReadyJobsOptions) {}
+
+  /** The queue's timeout setting, as of the last probe. */
+  queueTimeoutMs(queue: string): number | null {
+    return this.settings.get(queue)?.timeoutMs ?? null;
+  }
+
+  async runOnce(): Promise<number> {
+    const { channel, pollMs } = this.opts;
+    const random = this.opts.random ?? Math.random;
+    let room = channel.room();
+    if (room === 0) return channel.isClosed ? pollMs : 5;
+
+    let probed = false;
+    if (this.idle || performance.now() - this.lastProbeAt >= pollMs) {
+      await this.probe();
+      probed = true;
+      if (![...this.settings.values()].some((q) => q.ready && this.serves(q.name) && !q.paused)) {
+        this.idle = true;
+        this.last = { claimed: 0, probed };
+        return jitter(pollMs, random);
+      }
+    }
+
+    const claimable = this.claimableQueues();
+    if (claimable.length === 0) {
+      this.last = { claimed: 0, probed };
+      return Math.min(jitter(pollMs, random), this.msUntilRateToken());
+    }
+    room = channel.room();
+    let claimed: ClaimedJob[];
+    try {
+      claimed = await this.claim(claimable, room);
+    } catch (err) {
+      // Another replica took the same concurrency key in the same instant: try again now.
+      if (isDuplicateKeyError(err)) return 0;
+      throw err;
+    }
+    this.idle = claimed.length === 0;
+    for (const job of claimed) {
+      const runnable: RunnableJob = {
+        ...job,
+        effectiveTimeoutMs: job.timeoutMs ?? this.settings.get(job.queue)?.timeoutMs ?? this.opts.defaultTimeoutMs,
+      };
+      if (this.opts.admit(runnable)) await channel.send(runnable);
+    }
+    this.last = { claimed: claimed.length, probed };
+    if (claimed.length === 0) return jitter(pollMs, random);
+    // A full batch means more is waiting: go again at once.
+    return claimed.length >= room ? 0 : jitter(pollMs, random);
+  }
+
+  private serves(queue: string): boolean {
+    return this.opts.queues.length === 0 || this.opts.queues.includes(queue);
+  }
+
+  private async probe(): Promise<void> {
+    const { db, queues, deadAfterMs } = this.opts;
+    const probe = await jobsProbe(db, queues, deadAfterMs);
+    const settings = new Map(probe.queues.map((q) => [q.name, q]));
+    if (probe.newQueues.length > 0) {
+      await queuesRegister(db, probe.newQueues);
+      for (const name of probe.newQueues) {
+        settings.set(name, { name, paused: false, ratePerSec: null, concurrency: null, timeoutMs: null, ready: true, active: 0 });
+      }
+    }
+    if (probe.pendingCancels) {
+      const n = await jobsCancelPending(db);
+      if (n > 0) this.opts.events.emit('sweep:done', { sweep: 'cancelled', count: n });
+    }
+    this.settings = settings;
+    this.liveWorkerQueues = probe.liveWorkerQueues;
+    this.lastProbeAt = performance.now();
+    this.configureBuckets();
+  }
+
+  /** Each replica gets an equal share of a queue's cluster-wide rate. */
+  private configureBuckets(): void {
+    for (const q of this.settings.values()) {
+      if (q.ratePerSec == null) {
+        this.buckets.delete(q.name);
+        continue;
+      }
+      const serving = Math.max(
+        1,
+        this.liveWorkerQueues.filter((list) => list === '*' || list.split(',').includes(q.name)).length,
+      );
+      const share = q.ratePerSec / serving;
+      // Burst of one second's share (at least one job) so starts spread over the second.
+      const burst = Math.max(1, share);
+      const bucket = this.buckets.get(q.name);
+      if (bucket) bucket.configure(share, burst);
+      else this.buckets.set(q.name, new TokenBucket(share, burst));
+    }
+  }
+
+  private claimableQueues(): QueueRow[] {
+    const list = [...this.settings.values()].filter(
+      (q) => this.serves(q.name) && !q.paused && (q.concurrency == null || q.concurrency > 0) && (this.buckets.get(q.name)?.available() ?? 1) > 0,
+    );
+    // Rotate the starting queue so one busy queue cannot starve the others.
+    const start = list.length === 0 ? 0 : this.rotation++ % list.length;
+    return [...list.slice(start), ...list.slice(0, start)];
+  }
+
+  private msUntilRateToken(): number {
+    let ms = Infinity;
+    for (const b of this.buckets.values()) ms = Math.min(ms, Math.max(5, b.msUntilToken()));
+    return ms;
+  }
+
+  private async claim(queues: readonly QueueRow[], room: number): Promise<ClaimedJob[]> {
+    const { db, worker } = this.opts;
+    const started = performance.now();
+    const claimed = await db.transaction('jobsClaim', async (tx) => {
+      const capped = queues.filter((q) => q.concurrency != null).map((q) => q.name);
+      const active = await queuesLockActive(tx, capped);
+      const out: ClaimedJob[] = [];
+      const keys = new Set<string>();
+      let left = room;
+      for (const q of queues) {
+        if (left <= 0) break;
+        let budget = left;
+        const bucket = this.buckets.get(q.name);
+        if (bucket) budget = Math.min(budget, bucket.available());
+        if (q.concurrency != null) budget = Math.min(budget, q.concurrency - (active.get(q.name) ?? 0));
+        if (budget <= 0) continue;
+        const rows = await jobsSelectReady(tx, q.name, budget);
+        for (const job of rows) {
+          // Two due jobs with one key: the first goes, the other waits for the key.
+          if (job.concurrencyKey !== null) {
+            if (keys.has(job.concurrencyKey)) continue;
+            keys.add(job.concurrencyKey);
+          }
+          out.push(job);
+        }
+        left = room - out.length;
+      }
+      if (out.length > 0) await jobsMarkQueued(tx, worker, out.map((j) => j.id));
+      return out;
+    });
+    const byQueue = new Map<string, ClaimedJob[]>();
+    for (const job of claimed) {
+      this.buckets.get(job.queue)?.take(1);
+      const list = byQueue.get(job.queue) ?? [];
+      list.push(job);
+      byQueue.set(job.queue, list);
+    }
+    const durationMs = performance.now() - started;
+    for (const [queue, jobs] of byQueue) this.opts.events.emit('jobs:claimed', { queue, jobs, durationMs });
+    return claimed;
+  }
+}
