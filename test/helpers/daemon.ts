@@ -1,0 +1,64 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../../src/config.js';
+import { Daemon } from '../../src/daemon.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { waitFor } from './database.js';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const FIXTURE_HANDLERS = fileURLToPath(new URL('../fixtures/handlers.mjs', import.meta.url));
+
+/** Fast settings for tests; a test overrides what it checks. */
+export function testEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: databaseUrl,
+    SLUICE_POLL_MS: '50',
+    SLUICE_HEARTBEAT_MS: '200',
+    SLUICE_DEAD_AFTER_MS: '1000',
+    SLUICE_SHUTDOWN_GRACE_MS: '2000',
+    SLUICE_HTTP_PORT: '0',
+    SLUICE_RATE: '1000',
+    SLUICE_HANDLERS: FIXTURE_HANDLERS,
+    LOG_LEVEL: 'error',
+    ...extra,
+  };
+}
+
+/** A daemon in this process (for tests that only need the pipeline). */
+export async function startDaemon(env: Record<string, string>): Promise<Daemon> {
+  // The fixture handlers record their effects through DATABASE_URL, as in a child process.
+  process.env.DATABASE_URL = env.DATABASE_URL;
+  const config = loadConfig(env);
+  const daemon = new Daemon(config, { logger: createLogger(env.LOG_LEVEL ?? 'warn', { worker: config.workerId }) });
+  await daemon.start();
+  return daemon;
+}
+
+export interface DaemonProcess {
+  proc: ChildProcess;
+  output(): string;
+  /** Resolves with the exit code (or signal name). */
+  exited: Promise<number | string>;
+  /** Waits until the output contains `text`. */
+  waitForOutput(text: string, timeoutMs?: number): Promise<void>;
+}
+
+/** `node dist/main.js` as a real child process, as the image runs it. */
+export function spawnDaemon(env: Record<string, string>, args: string[] = []): DaemonProcess {
+  const proc = spawn(process.execPath, ['dist/main.js', ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | string>((resolve) => proc.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  return {
+    proc,
+    output: () => out,
+    exited,
+    waitForOutput: (text, timeoutMs = 15_000) =>
+      waitFor(async () => out.includes(text), { timeoutMs, message: `daemon output never said "${text}". Output:\n${out}` }).then(() => undefined),
+  };
+}
