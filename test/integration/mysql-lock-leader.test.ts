@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { createConnection, type Connection, type ConnectionOptions, type RowDataPacket } from 'mysql2/promise';
+import { pino } from 'pino';
+import { defaultLockName, MysqlLockLeader } from '../../src/leader/mysql-lock-leader.js';
+
+const SERVER: ConnectionOptions = { host: '127.0.0.1', port: 3306, user: 'root', password: '', database: 'test' };
+/** TEST_LOG=debug shows the leaders' logs. */
+const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
+
+/** Polls until `check` holds; fails with `what` after `timeoutMs`. */
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+void describe('MysqlLockLeader against the real server', () => {
+  let observer: Connection;
+  const running: MysqlLockLeader[] = [];
+  const databases: string[] = [];
+  let counter = 0;
+  const uniqueLockName = (): string => `sluice-test-${process.pid}-${Date.now()}-${++counter}`;
+
+  function candidate(
+    lockName: string | undefined,
+    connection: ConnectionOptions = SERVER,
+    timing = { renewIntervalMs: 100, maxBackoffMs: 400 },
+  ): MysqlLockLeader {
+    const leader = new MysqlLockLeader({ connection, lockName, ...timing, logger });
+    running.push(leader);
+    return leader;
+  }
+
+  function changes(leader: MysqlLockLeader): boolean[] {
+    const seen: boolean[] = [];
+    leader.onChange((state) => seen.push(state));
+    return seen;
+  }
+
+  /** The connection id holding `name` (IS_USED_LOCK), or null when it is free. */
+  async function holderOf(name: string): Promise<number | null> {
+    const [rows] = await observer.query<RowDataPacket[]>('SELECT IS_USED_LOCK(?) AS holder', [name]);
+    return (rows[0]?.holder as number | null | undefined) ?? null;
+  }
+
+  before(async () => {
+    observer = await createConnection(SERVER);
+  });
+
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((leader) => leader.stop()));
+  });
+
+  after(async () => {
+    for (const db of databases) await observer.query(`DROP DATABASE IF EXISTS \`${db}\``);
+    await observer.end();
+  });
+
+  void test('exactly one of two candidates leads', async () => {
+    const name = uniqueLockName();
+    const a = candidate(name);
+    const b = candidate(name);
+    let leadersNow = 0;
+    let mostAtOnce = 0;
+    for (const leader of [a, b]) {
+      leader.onChange((state) => {
+        leadersNow += state ? 1 : -1;
+        mostAtOnce = Math.max(mostAtOnce, leadersNow);
+      });
+    }
+    await Promise.all([a.start(), b.start()]);
+    await waitFor('a leader', () => a.isLeader() || b.isLeader());
+    const follower = a.isLeader() ? b : a;
+
+    // The follower keeps trying and keeps failing while the leader's session holds the lock.
+    for (let i = 0; i < 3; i++) assert.deepEqual(await follower.runOnce(), { action: 'busy', leader: false });
+    assert.equal(a.isLeader() !== b.isLeader(), true, 'exactly one leader');
+    assert.equal(mostAtOnce, 1, 'never two leaders at once');
+    assert.notEqual(await holderOf(name), null, 'the lock is held on the server');
+  });
+
+  void test('the follower takes over once the leader stops, and stop() released the lock', async () => {
+    const name = uniqueLockName();
+    const a = candidate(name);
+    await a.start();
+    assert.equal(a.isLeader(), true);
+    const b = candidate(name);
+    const seenA = changes(a);
+    await b.start();
+    assert.equal(b.isLeader(), false);
+    const heldByA = await holderOf(name);
+    assert.notEqual(heldByA, null);
+
+    await a.stop();
+    await a.stop(); // safe twice
+    assert.equal(a.isLeader(), false);
+    assert.deepEqual(seenA, [false]);
+    assert.notEqual(await holderOf(name), heldByA, 'released: a no longer holds it once stop() resolves');
+
+    await waitFor('b to take over', () => b.isLeader());
+    const heldByB = await holderOf(name);
+    assert.notEqual(heldByB, null);
+    assert.notEqual(heldByB, heldByA);
+  });
+
+  void test("a killed leader connection ends its leadership at once; the other takes over; it reconnects", async () => {
+    const name = uniqueLockName();
+    // a's own rounds are 2 s apart: only the connection's error event can end it sooner.
+    const a = candidate(name, SERVER, { renewIntervalMs: 2_000, maxBackoffMs: 2_000 });
+    await a.start();
+    const b = candidate(name);
+    await b.start();
+    assert.equal(a.isLeader(), true);
+    assert.equal(b.isLeader(), false);
+    const seenA = changes(a);
+
+    const killed = await holderOf(name);
+    assert.ok(killed !== null);
+    await observer.query(`KILL ${Number(killed)}`);
+
+    await waitFor('a to notice, well before its next round', () => !a.isLeader(), 1_000);
+    assert.deepEqual(seenA, [false], 'onChange(false) fired');
+    await waitFor('b to take over', () => b.isLeader());
+    const holder = await holderOf(name);
+    assert.notEqual(holder, null);
+    assert.notEqual(holder, killed);
+    assert.equal(a.isLeader(), false, 'one leader');
+
+    // a reconnects with backoff and is the one left to lead once b goes away.
+    await b.stop();
+    await waitFor('a to lead again on a new connection', () => a.isLeader());
+    assert.notEqual(await holderOf(name), killed);
+    assert.deepEqual(seenA, [false, true]);
+  });
+
+  void test('the default lock name is per database, so two databases elect two leaders', async () => {
+    const dbs = [`sluice_leader_${process.pid}_1`, `sluice_leader_${process.pid}_2`];
+    for (const db of dbs) {
+      await observer.query(`CREATE DATABASE IF NOT EXISTS \`${db}\``);
+      databases.push(db);
+    }
+    const [one, two] = dbs.map((database) => candidate(undefined, { ...SERVER, database }));
+    assert.ok(one && two);
+    await Promise.all([one.start(), two.start()]);
+    assert.equal(one.name, `sluice-leader:${dbs[0]}`);
+    assert.equal(two.name, `sluice-leader:${dbs[1]}`);
+    assert.equal(one.isLeader(), true);
+    assert.equal(two.isLeader(), true);
+  });
+
+  void test('lock names stay within MySQL’s 64 characters', () => {
+    const long = defaultLockName('d'.repeat(64));
+    assert.ok(long.length <= 64, long);
+    assert.notEqual(long, defaultLockName(`${'d'.repeat(63)}e`), 'still distinct');
+    assert.equal(defaultLockName('test'), 'sluice-leader:test');
+  });
+});
