@@ -311,7 +311,9 @@ export class JobRunner {
         if (s.error instanceof PermanentJobError || attempt >= job.maxAttempts) {
           return { kind: 'failed', write: { ...base, status: 'failed', error }, error };
         }
-        const delayMs = s.error instanceof RetryAfterError ? s.error.retryAfterMs : retryDelayMs(attempt);
+        // Retry-After says "not before": never sooner than our own backoff either.
+        const backoff = retryDelayMs(attempt);
+        const delayMs = s.error instanceof RetryAfterError ? Math.max(s.error.retryAfterMs, backoff) : backoff;
         return { kind: 'retry', write: { ...base, status: 'pending', error, delayMs }, error };
       }
       case 'timeout': {

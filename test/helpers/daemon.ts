@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type mysql from 'mysql2/promise';
 import { loadConfig } from '../../src/config.js';
 import { Daemon } from '../../src/daemon.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -32,6 +33,17 @@ export async function startDaemon(env: Record<string, string>): Promise<Daemon> 
   const daemon = new Daemon(config, { logger: createLogger(env.LOG_LEVEL ?? 'warn', { worker: config.workerId }) });
   await daemon.start();
   return daemon;
+}
+
+/** Waits until a worker has registered (migrations applied, pipeline about to start). */
+export async function waitForWorker(pool: mysql.Pool, id: string, timeoutMs = 15_000): Promise<void> {
+  await waitFor(
+    async () => {
+      const [rows] = await pool.query<mysql.RowDataPacket[]>('SELECT id FROM job_workers WHERE id = ?', [id]);
+      return rows.length > 0;
+    },
+    { timeoutMs, message: `worker ${id} never registered` },
+  );
 }
 
 export interface DaemonProcess {

@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type mysql from 'mysql2/promise';
+import { spawnDaemon, testEnv, waitForWorker } from '../helpers/daemon.js';
+import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
+import { getJob, insertJobs, jobsByStatus } from '../helpers/factory.js';
+
+let db: FreshDatabase;
+let pool: mysql.Pool;
+
+async function count(sql: string, params: unknown[] = []): Promise<number> {
+  const [rows] = await pool.query<mysql.RowDataPacket[]>(sql, params);
+  return Number(rows[0]?.n);
+}
+
+describe('graceful shutdown (real child process, real SIGTERM)', () => {
+  before(async () => {
+    db = await freshDatabase('shutdown');
+    pool = db.pool;
+  });
+  after(async () => db?.drop());
+
+  it('hands queued jobs back at once, lets running ones finish within the grace, exits 0', async () => {
+    const daemon = spawnDaemon(
+      testEnv(db.url, { SLUICE_WORKER_ID: 'graceful-1', SLUICE_CONCURRENCY: '2', SLUICE_PREFETCH: '10', SLUICE_SHUTDOWN_GRACE_MS: '10000' }),
+    );
+    await waitForWorker(pool, 'graceful-1');
+    // Two slots: two 800 ms jobs run, the rest wait in the channel as `queued`.
+    const ids = await insertJobs(pool, Array.from({ length: 8 }, () => ({ type: 'sleep', payload: { ms: 800 } })));
+    await waitFor(async () => (await count("SELECT COUNT(*) n FROM jobs WHERE status = 'running'")) === 2, { message: 'two running' });
+    assert.ok((await count("SELECT COUNT(*) n FROM jobs WHERE status = 'queued' AND worker = 'graceful-1'")) >= 1, 'some are queued');
+
+    daemon.proc.kill('SIGTERM');
+    // Queued jobs go back while the running ones still run.
+    await waitFor(async () => (await count("SELECT COUNT(*) n FROM jobs WHERE status = 'queued'")) === 0, { message: 'queued handed back', timeoutMs: 3000 });
+    const runningWhenHandedBack = await count("SELECT COUNT(*) n FROM jobs WHERE status = 'running'");
+
+    assert.equal(await daemon.exited, 0, daemon.output());
+    assert.equal(runningWhenHandedBack, 2, 'running jobs kept running after the queued ones were handed back');
+    const byStatus = await jobsByStatus(pool);
+    assert.equal(byStatus.done, 2, `the two running jobs finished: ${JSON.stringify(byStatus)}`);
+    assert.equal(byStatus.pending, ids.length - 2);
+    assert.equal(byStatus.queued, undefined);
+    assert.equal(byStatus.running, undefined);
+    // Handed-back jobs are unchanged: no attempt counted.
+    assert.equal(await count("SELECT COUNT(*) n FROM jobs WHERE status = 'pending' AND attempts = 0"), ids.length - 2);
+    assert.equal(await count("SELECT COUNT(*) n FROM job_workers WHERE id = 'graceful-1'"), 0, 'worker row removed');
+  });
+
+  it('after the grace period aborts running jobs and hands them back without counting the attempt', async () => {
+    await pool.query('DELETE FROM jobs');
+    const daemon = spawnDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'graceful-2', SLUICE_SHUTDOWN_GRACE_MS: '300' }));
+    await waitForWorker(pool, 'graceful-2');
+    const [stuck] = await insertJobs(pool, [{ type: 'sleep', payload: { ms: null }, maxAttempts: 1 }]);
+    await waitFor(async () => (await getJob(pool, stuck!)).status === 'running', { message: 'stuck job running' });
+    daemon.proc.kill('SIGTERM');
+    assert.equal(await daemon.exited, 0, daemon.output());
+    const job = await getJob(pool, stuck!);
+    assert.equal(job.status, 'pending');
+    assert.equal(job.attempts, 0, 'the interrupted attempt is not counted');
+    assert.match(job.error ?? '', /handed back: worker graceful-2 shut down/);
+    assert.equal(await count("SELECT COUNT(*) n FROM jobs WHERE status IN ('queued', 'running')"), 0);
+  });
+
+  it('a second daemon picks the handed-back job up and finishes it', async () => {
+    await pool.query("UPDATE jobs SET payload = JSON_OBJECT('ms', 10) WHERE status = 'pending'");
+    const daemon = spawnDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'graceful-3' }));
+    await waitFor(async () => (await count("SELECT COUNT(*) n FROM jobs WHERE status <> 'done'")) === 0, { message: 'all done' });
+    daemon.proc.kill('SIGINT');
+    assert.equal(await daemon.exited, 0);
+  });
+});
