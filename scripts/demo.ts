@@ -117,7 +117,7 @@ function summary(rows: mysql.RowDataPacket[]): string {
 /** The classic layout: `| id | object_id | sleep | status | … |`, final statuses shouted. */
 function table(rows: mysql.RowDataPacket[]): string {
   const cell = (r: mysql.RowDataPacket, c: (typeof COLUMNS)[number]): string => {
-    const v = r[c] as unknown;
+    const v = r[c] as string | number | null;
     if (c === 'status') return ['done', 'cancelled', 'failed'].includes(String(v)) ? `${String(v).toUpperCase()}!` : String(v).toUpperCase();
     if (c === 'sleep' && v !== null) return String(Math.round(Number(v)));
     return v === null ? 'NULL' : String(v);

@@ -49,6 +49,7 @@ export class Daemon {
   private writer: StateWriter | undefined;
   private limiter: TokenBucketLimiter | undefined;
   private readonly pollers: Record<string, Poller> = {};
+  private readonly timers: NodeJS.Timeout[] = [];
   private dbHealthy = false;
   private migrated = false;
   private started: Promise<void> | undefined;
@@ -115,7 +116,17 @@ export class Daemon {
     const orphans = await this.retry('recover-orphans', () => jobsRescueOf(this.db, [config.workerId], 'worker restarted while running it'));
     if (orphans.rescued + orphans.requeued > 0) logger.warn({ ...orphans }, 'recovered jobs of this worker id from a previous life');
 
-    const heartbeat = new HeartbeatPublisher({ db: this.db, identity, intervalMs: config.heartbeatMs, logger });
+    const heartbeat = new HeartbeatPublisher({
+      db: this.db,
+      identity,
+      intervalMs: config.heartbeatMs,
+      deadAfterMs: config.deadAfterMs,
+      logger,
+      onStale: () => this.runner?.abandonAll(),
+    });
+    const staleCheck = setInterval(() => heartbeat.checkStale(), config.heartbeatMs);
+    staleCheck.unref();
+    this.timers.push(staleCheck);
     await this.retry('register', () => heartbeat.register());
 
     this.leader = this.options.leader ?? createLeader({
@@ -231,6 +242,7 @@ export class Daemon {
     this.writer?.close();
     await this.limiter?.stop();
     for (const name of ['held', 'dead', 'retention', 'heartbeat']) await this.pollers[name]?.stop();
+    for (const t of this.timers) clearInterval(t);
     await this.leader?.stop().catch(() => undefined);
     if (this.runner) {
       await workersDelete(this.db, config.workerId).catch((err: unknown) =>

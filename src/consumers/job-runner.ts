@@ -32,7 +32,7 @@ export interface JobRunnerOptions {
 }
 
 /** Why a run stopped before its handler answered. */
-type Interruption = 'timeout' | 'cancel' | 'shutdown' | 'lost';
+type Interruption = 'timeout' | 'cancel' | 'shutdown' | 'stale' | 'lost';
 
 type Settlement = { kind: 'done'; result: unknown } | { kind: 'error'; error: Error } | { kind: Interruption };
 
@@ -131,6 +131,17 @@ export class JobRunner {
       }
     }
     await Promise.all(cancelledQueued.map((o) => this.opts.writer.finish(o)));
+  }
+
+  /**
+   * Aborts every run: used when this replica may have been declared dead (heartbeats
+   * failing), so the leader may hand its jobs to others — no job may run here and there
+   * at once. Each is handed back without counting the attempt (a fenced write, retried
+   * until the database answers; a no-op if the leader got there first).
+   */
+  abandonAll(): void {
+    // Queued ones stay: their start write is fenced, so a rescued one simply won't start.
+    for (const entry of [...this.held.values()]) if (entry.state !== 'queued') this.interrupt(entry, 'stale');
   }
 
   /**
@@ -324,8 +335,10 @@ export class JobRunner {
         const error = 'cancelled while running (cancel_requested_at was set)';
         return { kind: 'cancelled', write: { ...base, status: 'cancelled', error }, error };
       }
-      case 'shutdown': {
-        const error = `handed back: worker ${this.opts.worker} shut down before the run finished (attempt not counted)`;
+      case 'shutdown':
+      case 'stale': {
+        const why = s.kind === 'shutdown' ? 'shut down' : 'lost contact with the database';
+        const error = `handed back: worker ${this.opts.worker} ${why} before the run finished (attempt not counted)`;
         return { kind: 'handed_back', write: { ...base, status: 'pending', error, delayMs: 0, uncount: true } };
       }
       case 'lost':
@@ -358,7 +371,9 @@ export class InterruptedError extends Error {
           ? 'job cancelled'
           : why === 'shutdown'
             ? 'worker shutting down'
-            : 'job was taken from this worker',
+            : why === 'stale'
+              ? 'worker lost contact with the database'
+              : 'job was taken from this worker',
     );
   }
 }

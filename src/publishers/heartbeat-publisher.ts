@@ -21,7 +21,33 @@ export class HeartbeatPublisher implements Pollable {
   readonly name = 'heartbeat';
   beats = 0;
 
-  constructor(private readonly opts: { db: Database; identity: WorkerIdentity; intervalMs: number; logger: Logger }) {}
+  private lastBeat = performance.now();
+  private stale = false;
+
+  constructor(
+    private readonly opts: {
+      db: Database;
+      identity: WorkerIdentity;
+      intervalMs: number;
+      deadAfterMs: number;
+      logger: Logger;
+      /**
+       * Called once when heartbeats have failed for so long that the leader may declare
+       * this replica dead and hand its jobs to others: its runs must stop, or a job could
+       * run twice at once.
+       */
+      onStale?: () => void;
+    },
+  ) {}
+
+  /** Call from the loop's timer: detects staleness even while statements hang. */
+  checkStale(): void {
+    const { deadAfterMs, intervalMs, onStale, logger } = this.opts;
+    if (this.stale || performance.now() - this.lastBeat < deadAfterMs - intervalMs) return;
+    this.stale = true;
+    logger.error({ silent_ms: Math.round(performance.now() - this.lastBeat) }, 'heartbeats failing: this replica may be declared dead; aborting its runs');
+    onStale?.();
+  }
 
   async register(): Promise<void> {
     await workersUpsert(this.opts.db, this.opts.identity);
@@ -29,7 +55,10 @@ export class HeartbeatPublisher implements Pollable {
 
   async runOnce(): Promise<number> {
     const { db, identity, intervalMs, logger } = this.opts;
+    this.checkStale();
     const alive = await workersHeartbeat(db, identity.id);
+    this.lastBeat = performance.now();
+    this.stale = false;
     if (!alive) {
       logger.warn({ worker: identity.id }, 'worker row was gone (declared dead?); registering again');
       await workersUpsert(db, identity);

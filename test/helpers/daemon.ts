@@ -71,6 +71,6 @@ export function spawnDaemon(env: Record<string, string>, args: string[] = []): D
     output: () => out,
     exited,
     waitForOutput: (text, timeoutMs = 15_000) =>
-      waitFor(async () => out.includes(text), { timeoutMs, message: `daemon output never said "${text}". Output:\n${out}` }).then(() => undefined),
+      waitFor(() => Promise.resolve(out.includes(text)), { timeoutMs, message: `daemon output never said "${text}". Output:\n${out}` }).then(() => undefined),
   };
 }

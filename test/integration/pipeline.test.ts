@@ -40,7 +40,7 @@ describe('core pipeline: claim → channel → runner → outcome', () => {
     assert.equal(job.attempts, 1);
     assert.equal(job.worker, daemon.config.workerId);
     assert.ok(job.queued_at && job.started_at && job.finished_at, 'queued_at, started_at and finished_at are set');
-    assert.ok(job.started_at >= job.queued_at! && job.finished_at >= job.started_at!, 'instants in lifecycle order');
+    assert.ok(job.started_at >= job.queued_at && job.finished_at >= job.started_at, 'instants in lifecycle order');
     assert.equal(job.cancelled_at, null);
   });
 
