@@ -8,6 +8,7 @@
 // - TestContainer runs commands in a container of an image, on the host network so the
 //   test database on 127.0.0.1 is reachable.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -70,7 +71,10 @@ async function sharedLibraries(binary: string): Promise<string[]> {
  * Built once per node version and builder storage; returns its reference.
  */
 export async function buildNodeBaseImage(builder: Builder): Promise<string> {
-  const ref = `localhost/sluice-test-node:${process.versions.node}`;
+  const caBundle = [process.env.NODE_EXTRA_CA_CERTS, '/etc/ssl/certs/ca-certificates.crt'].find((p): p is string => !!p && existsSync(p));
+  // Rebuilt when node or the CA bundle changes.
+  const inputs = createHash('sha256').update(realpathSync(process.execPath)).update(caBundle ? readFileSync(caBundle) : '');
+  const ref = `localhost/sluice-test-node:${process.versions.node}-${inputs.digest('hex').slice(0, 8)}`;
   if (await imageExists(builder, ref)) return ref;
 
   const dir = mkdtempSync(join(tmpdir(), 'sluice-node-base-'));
@@ -96,7 +100,6 @@ export async function buildNodeBaseImage(builder: Builder): Promise<string> {
     if (!npmCli) throw new Error('npm (npm-cli.js) not found next to the node binary');
     cpSync(realpathSync(join(dirname(npmCli), '..')), join(rootfs, 'usr/lib/node_modules/npm'), { recursive: true });
     symlinkSync('../lib/node_modules/npm/bin/npm-cli.js', join(rootfs, 'usr/bin/npm'));
-    const caBundle = [process.env.NODE_EXTRA_CA_CERTS, '/etc/ssl/certs/ca-certificates.crt'].find((p): p is string => !!p && existsSync(p));
     if (caBundle) copyFileSync(caBundle, join(rootfs, 'etc/ssl/certs/ca-certificates.crt'));
     writeFileSync(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
     writeFileSync(join(rootfs, 'etc/group'), 'root:x:0:\n');
