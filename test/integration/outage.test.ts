@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import mysql from 'mysql2/promise';
+import { LocalMysqlServer } from '../../scripts/local-mysql.js';
+import { spawnDaemon, testEnv, type DaemonProcess } from '../helpers/daemon.js';
+import { POOL_OPTIONS, waitFor } from '../helpers/database.js';
+import { createEffectsTable, insertJobs } from '../helpers/factory.js';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function readyz(port: number): Promise<number> {
+  try {
+    return (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
+  } catch {
+    return 0;
+  }
+}
+
+describe('database outage (a private mariadbd, stopped and started by the test)', () => {
+  let server: LocalMysqlServer;
+  let daemon: DaemonProcess;
+  let port: number;
+
+  before(async () => {
+    server = await LocalMysqlServer.start({ database: 'outage' });
+    port = await freePort();
+  });
+  after(async () => {
+    if (daemon && daemon.proc.exitCode === null) {
+      daemon.proc.kill('SIGKILL');
+      await daemon.exited;
+    }
+    await server?.destroy();
+  });
+
+  it('keeps running, turns not-ready, backs off, and resumes when the server is back: nothing lost or doubled', async () => {
+    daemon = spawnDaemon(testEnv(server.url, { SLUICE_HTTP_PORT: String(port), SLUICE_WORKER_ID: 'survivor', SLUICE_CONCURRENCY: '4' }));
+    await waitFor(async () => (await readyz(port)) === 200, { timeoutMs: 20_000, message: `/readyz never 200: ${daemon.output()}` });
+
+    const pool = mysql.createPool({ uri: server.url, connectionLimit: 2, ...POOL_OPTIONS });
+    await createEffectsTable(pool);
+    const total = 200;
+    await insertJobs(pool, Array.from({ length: total }, () => ({ type: 'record', payload: { ms: 20 }, maxAttempts: 10 })));
+    await waitFor(async () => {
+      const [r] = await pool.query<mysql.RowDataPacket[]>("SELECT COUNT(*) n FROM jobs WHERE status = 'done'");
+      return Number(r[0]?.n) >= 20;
+    });
+    await pool.end();
+
+    await server.kill();
+    await waitFor(async () => (await readyz(port)) === 503, { timeoutMs: 15_000, message: '/readyz never turned 503' });
+    assert.equal(daemon.proc.exitCode, null, 'the daemon keeps running without its database');
+
+    await server.restart();
+    await waitFor(async () => (await readyz(port)) === 200, { timeoutMs: 30_000, message: `/readyz never came back: ${daemon.output().slice(-2000)}` });
+
+    const after = mysql.createPool({ uri: server.url, connectionLimit: 2, ...POOL_OPTIONS });
+    try {
+      await waitFor(
+        async () => {
+          const [r] = await after.query<mysql.RowDataPacket[]>("SELECT COUNT(*) n FROM jobs WHERE status = 'done'");
+          return Number(r[0]?.n) === total;
+        },
+        { timeoutMs: 60_000, message: 'every job done after the outage' },
+      );
+      const [doubled] = await after.query<mysql.RowDataPacket[]>(
+        "SELECT job_id, COUNT(*) n FROM effects WHERE what = 'done' GROUP BY job_id HAVING n > 1",
+      );
+      assert.deepEqual(doubled, [], 'no job completed its effect twice');
+      const [[{ n }]] = (await after.query("SELECT COUNT(DISTINCT job_id) n FROM effects WHERE what = 'done'")) as unknown as [[{ n: number }]];
+      assert.equal(Number(n), total, 'no job lost');
+      const [[{ left }]] = (await after.query("SELECT COUNT(*) `left` FROM jobs WHERE status IN ('queued','running','pending')")) as unknown as [[{ left: number }]];
+      assert.equal(Number(left), 0);
+    } finally {
+      await after.end();
+    }
+    daemon.proc.kill('SIGTERM');
+    assert.equal(await daemon.exited, 0, daemon.output().slice(-2000));
+  });
+});

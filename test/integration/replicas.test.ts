@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type mysql from 'mysql2/promise';
+import { spawnDaemon, testEnv, waitForWorker, type DaemonProcess } from '../helpers/daemon.js';
+import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
+import { createEffectsTable, insertJobs, jobsByStatus } from '../helpers/factory.js';
+
+let db: FreshDatabase;
+let pool: mysql.Pool;
+
+async function rows(sql: string, params: unknown[] = []): Promise<mysql.RowDataPacket[]> {
+  const [r] = await pool.query<mysql.RowDataPacket[]>(sql, params);
+  return r;
+}
+
+async function startReplicas(names: string[], extra: Record<string, string> = {}): Promise<DaemonProcess[]> {
+  const replicas = names.map((name) => spawnDaemon(testEnv(db.url, { SLUICE_WORKER_ID: name, SLUICE_CONCURRENCY: '8', ...extra })));
+  for (const name of names) await waitForWorker(pool, name);
+  return replicas;
+}
+
+async function stopAll(replicas: DaemonProcess[]): Promise<void> {
+  for (const r of replicas) if (r.proc.exitCode === null && r.proc.signalCode === null) r.proc.kill('SIGTERM');
+  await Promise.all(replicas.map((r) => r.exited));
+}
+
+describe('several replicas, one truth (real child processes)', () => {
+  before(async () => {
+    db = await freshDatabase('replicas');
+    pool = db.pool;
+    await createEffectsTable(pool);
+  });
+  after(async () => db?.drop());
+
+  it('three replicas drain 3000 jobs: exactly one effect per job, every replica did work', async () => {
+    const replicas = await startReplicas(['r1', 'r2', 'r3'], { SLUICE_RATE: '100000', SLUICE_PREFETCH: '100' });
+    try {
+      const total = 3000;
+      const ids: number[] = [];
+      for (let i = 0; i < total; i += 500) ids.push(...(await insertJobs(pool, Array.from({ length: 500 }, () => ({ type: 'record', payload: {} })))));
+      await waitFor(async () => (await jobsByStatus(pool)).done === total, { timeoutMs: 90_000, message: 'all jobs done' });
+      const perJob = await rows("SELECT job_id, COUNT(*) AS n FROM effects WHERE what = 'done' GROUP BY job_id HAVING n <> 1");
+      assert.deepEqual(perJob, [], 'a job recorded its effect more or less than once');
+      const [{ n }] = (await rows("SELECT COUNT(DISTINCT job_id) AS n FROM effects WHERE what = 'done'")) as [{ n: number }];
+      assert.equal(Number(n), total);
+      const byWorker = await rows('SELECT worker, COUNT(*) AS n FROM jobs GROUP BY worker ORDER BY worker');
+      assert.deepEqual(byWorker.map((r) => r.worker), ['r1', 'r2', 'r3'], `every replica did work: ${JSON.stringify(byWorker)}`);
+      assert.deepEqual(await rows('SELECT id FROM jobs WHERE attempts <> 1'), [], 'no job ran twice');
+    } finally {
+      await stopAll(replicas);
+    }
+    assert.deepEqual(await rows('SELECT id FROM job_workers'), [], 'clean exits remove their worker rows');
+  });
+
+  it('kill -9 of a replica mid-run: its jobs finish on the others, attempts show the rerun', async () => {
+    await pool.query('DELETE FROM jobs');
+    await pool.query('DELETE FROM effects');
+    const replicas = await startReplicas(['k1', 'k2', 'k3'], { SLUICE_CONCURRENCY: '4', SLUICE_PREFETCH: '8' });
+    try {
+      const total = 60;
+      await insertJobs(pool, Array.from({ length: total }, () => ({ type: 'record', payload: { ms: 400 }, maxAttempts: 3 })));
+      await waitFor(async () => (await rows("SELECT id FROM jobs WHERE worker = 'k1' AND status = 'running'")).length > 0, {
+        message: 'k1 runs something',
+      });
+      const victim = replicas[0]!;
+      victim.proc.kill('SIGKILL');
+      assert.equal(await victim.exited, 'SIGKILL');
+      const heldByVictim = await rows("SELECT id, status FROM jobs WHERE worker = 'k1' AND status IN ('queued', 'running')");
+      assert.ok(heldByVictim.length > 0, 'the killed replica left jobs behind');
+      const wasRunning = heldByVictim.filter((r) => r.status === 'running').map((r) => Number(r.id));
+
+      await waitFor(async () => (await jobsByStatus(pool)).done === total, { timeoutMs: 60_000, message: 'all jobs done after the kill' });
+      const leftovers = await rows("SELECT id FROM jobs WHERE status IN ('queued', 'running', 'pending')");
+      assert.deepEqual(leftovers, []);
+      const rerun = await rows('SELECT id, attempts, worker, error FROM jobs WHERE id IN (?)', [wasRunning]);
+      for (const r of rerun) {
+        assert.equal(Number(r.attempts), 2, `job ${r.id} was rerun once after its replica died`);
+        assert.notEqual(r.worker, 'k1');
+        assert.match(String(r.error), /worker died while running it \(worker k1, attempt 1\)/);
+      }
+      await waitFor(async () => (await rows("SELECT id FROM job_workers WHERE id = 'k1'")).length === 0, { message: 'dead worker row removed' });
+    } finally {
+      await stopAll(replicas);
+    }
+  });
+});
