@@ -25,6 +25,12 @@ export function testEnv(databaseUrl: string, extra: Record<string, string> = {})
   };
 }
 
+/** Closes the fixture handlers' pool (in-process daemons share this process with it). */
+export async function closeFixtures(): Promise<void> {
+  const mod = (await import(FIXTURE_HANDLERS)) as { closeFixturePool(): Promise<void> };
+  await mod.closeFixturePool();
+}
+
 /** A daemon in this process (for tests that only need the pipeline). */
 export async function startDaemon(env: Record<string, string>): Promise<Daemon> {
   // The fixture handlers record their effects through DATABASE_URL, as in a child process.

@@ -4,7 +4,7 @@ import type mysql from 'mysql2/promise';
 import { Database } from '../../src/db/database.js';
 import { jobsFinish, jobsMarkRunning, jobsRescueOf } from '../../src/db/queries.js';
 import type { Daemon } from '../../src/daemon.js';
-import { startDaemon, testEnv } from '../helpers/daemon.js';
+import { closeFixtures, startDaemon, testEnv } from '../helpers/daemon.js';
 import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
 import { createEffectsTable, getJob, insertJob } from '../helpers/factory.js';
 
@@ -24,6 +24,7 @@ describe('fencing: a late answer changes nothing', () => {
   });
   after(async () => {
     await db?.end();
+    await closeFixtures();
     await fresh?.drop();
   });
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
 import type { Daemon } from '../../src/daemon.js';
-import { startDaemon, testEnv } from '../helpers/daemon.js';
+import { closeFixtures, startDaemon, testEnv } from '../helpers/daemon.js';
 import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
 import { createEffectsTable, getJob, insertJob, insertJobs, type JobRow } from '../helpers/factory.js';
 
@@ -29,6 +29,7 @@ describe('core pipeline: claim → channel → runner → outcome', () => {
   });
   after(async () => {
     await daemon?.stop();
+    await closeFixtures();
     await db?.drop();
   });
 
