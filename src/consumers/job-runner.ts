@@ -154,7 +154,7 @@ export class JobRunner {
     this.opts.channel.close();
     this.opts.channel.drain();
     await this.handBackQueued();
-    for (const w of this.slotWaiters.splice(0)) w();
+    this.wakeSlotWaiters();
     const deadline = Date.now() + graceMs;
     while (this.runningCount > 0 && Date.now() < deadline) {
       await new Promise<void>((r) => {
@@ -216,7 +216,9 @@ export class JobRunner {
       if (entry.state !== 'queued' || this.stopping) continue; // cancelled or handed back meanwhile
       entry.state = 'starting';
       const limiterWaitMs = performance.now() - waitStart;
-      void this.limit(() => this.run(entry, limiterWaitMs));
+      // p-limit releases its slot a few ticks after run() settles: wake slot waiters
+      // only then, or they would see the slot still taken and sleep for good.
+      void this.limit(() => this.run(entry, limiterWaitMs)).finally(() => setImmediate(() => this.wakeSlotWaiters()));
       // Nothing more can start right now: write the batch of starts instead of waiting.
       if (this.freeSlots() <= 0 || channel.size === 0) writer.flushStarts();
     }
@@ -353,10 +355,10 @@ export class JobRunner {
   private forget(entry: Entry): void {
     entry.state = 'settled';
     if (this.held.get(entry.job.id) === entry) this.held.delete(entry.job.id);
-    // p-limit frees its slot when run() returns, just after this.
-    queueMicrotask(() => {
-      for (const w of this.slotWaiters.splice(0)) w();
-    });
+  }
+
+  private wakeSlotWaiters(): void {
+    for (const w of this.slotWaiters.splice(0)) w();
   }
 }
 

@@ -147,8 +147,9 @@ export class ReadyJobsPublisher implements Pollable {
         this.liveWorkerQueues.filter((list) => list === '*' || list.split(',').includes(q.name)).length,
       );
       const share = q.ratePerSec / serving;
-      // Burst of one second's share (at least one job) so starts spread over the second.
-      const burst = Math.max(1, share);
+      // A quarter second's worth (at least one job): starts spread over the second, and
+      // no one-second window sees more than 1.25 × the rate.
+      const burst = Math.max(1, share / 4);
       const bucket = this.buckets.get(q.name);
       if (bucket) bucket.configure(share, burst);
       else this.buckets.set(q.name, new TokenBucket(share, burst));
