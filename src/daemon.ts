@@ -141,6 +141,7 @@ export class Daemon {
     await this.leader.start();
 
     const channel = new Channel<RunnableJob>(config.prefetch);
+    this.metrics.channelSize = () => channel.size;
     this.limiter = new TokenBucketLimiter(config.rate, config.burst);
     this.writer = new StateWriter({ db: this.db, worker: config.workerId, logger });
     const runner = new JobRunner({

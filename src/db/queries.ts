@@ -127,12 +127,13 @@ export async function queuesLockActive(tx: Executor, names: readonly string[]): 
   const out = new Map<string, number>(names.map((n) => [n, 0]));
   if (names.length === 0) return out;
   await tx.run('queuesLock', 'SELECT name FROM job_queues WHERE name IN (?) FOR UPDATE', [names]);
+  // Grouped in index order (status, queue): no temporary table; summed here.
   const rows = await tx.run<Array<{ queue: string; n: number }>>(
     'jobsCountActive',
-    `SELECT queue, COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running') AND queue IN (?) GROUP BY queue`,
+    `SELECT queue, COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running') AND queue IN (?) GROUP BY status, queue`,
     [names],
   );
-  for (const r of rows) out.set(r.queue, Number(r.n));
+  for (const r of rows) out.set(r.queue, (out.get(r.queue) ?? 0) + Number(r.n));
   return out;
 }
 

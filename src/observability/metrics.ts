@@ -6,6 +6,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  */
 export class Metrics {
   readonly registry = new Registry();
+  /** Read at scrape time (set by the daemon once the channel exists). */
+  channelSize: () => number = () => 0;
 
   readonly jobsStarted = new Counter({
     name: 'sluice_jobs_started_total',
@@ -45,10 +47,11 @@ export class Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
-  readonly channelDepth = new Gauge({
+  readonly channelDepth: Gauge = new Gauge({
     name: 'sluice_channel_depth',
     help: 'Claimed jobs waiting in this replica for a token and a slot.',
     registers: [this.registry],
+    collect: (): void => this.channelDepth.set(this.channelSize()),
   });
   readonly running = new Gauge({
     name: 'sluice_jobs_running',

@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type mysql from 'mysql2/promise';
+import type { Executor } from '../../src/db/database.js';
+import { Database } from '../../src/db/database.js';
+import { migrate } from '../../src/db/migrate.js';
+import { jobsCancelPending, jobsHeldChanges, jobsProbe, jobsSelectExpired, jobsSelectReady, queuesLockActive } from '../../src/db/queries.js';
+import { freshDatabase, type FreshDatabase } from '../helpers/database.js';
+
+let fresh: FreshDatabase;
+let pool: mysql.Pool;
+let db: Database;
+
+type Plan = Array<{ table: string; type: string; key: string | null; Extra: string; rows: number }>;
+
+/** Runs a query function against EXPLAIN instead of executing it, collecting each plan. */
+function explaining(plans: Plan[]): Executor {
+  return {
+    run: async <T>(_name: string, sql: string, params: unknown[] = []): Promise<T> => {
+      if (/^\s*(SELECT|UPDATE|DELETE)/i.test(sql)) {
+        const [plan] = await pool.query<mysql.RowDataPacket[]>(`EXPLAIN ${sql}`, params);
+        plans.push(plan as unknown as Plan);
+      }
+      return [] as unknown as T;
+    },
+  };
+}
+
+/**
+ * No full scan of jobs (type ALL), no filesort, no temporary table. job_queues (aliases q
+ * and k) is read whole on purpose: one small row per queue.
+ */
+function assertIndexed(plan: Plan, what: string): void {
+  for (const step of plan) {
+    if (!/^(jobs|j|h|a|c|w)$/.test(step.table)) continue;
+    assert.notEqual(step.type, 'ALL', `${what}: full scan of ${step.table}: ${JSON.stringify(step)}`);
+    assert.doesNotMatch(step.Extra ?? '', /filesort|temporary/i, `${what}: ${JSON.stringify(step)}`);
+  }
+}
+
+describe('every hot query is index-served on a big table (EXPLAIN)', () => {
+  before(async () => {
+    fresh = await freshDatabase('explain');
+    pool = fresh.pool;
+    db = new Database({ url: fresh.url, connectionLimit: 2 });
+    await migrate(db);
+    // 60k finished, 20k pending over 20 queues (some paused, with keys and priorities).
+    await pool.query(
+      `INSERT INTO jobs (queue, type, payload, status, priority, finished_at, concurrency_key, paused, attempts)
+       SELECT CONCAT('q', seq % 20), 'sleep', '{"ms":0}',
+              ELT(1 + seq % 4, 'done', 'failed', 'cancelled', 'done'), CAST(seq % 7 AS SIGNED) - 3,
+              NOW(3) - INTERVAL seq SECOND, IF(seq % 5 = 0, CONCAT('k', seq % 50), NULL), seq % 11 = 0, 1
+       FROM seq_1_to_60000`,
+    );
+    await pool.query(
+      `INSERT INTO jobs (queue, type, payload, priority, run_at, concurrency_key, paused)
+       SELECT CONCAT('q', seq % 20), 'sleep', '{"ms":0}', CAST(seq % 7 AS SIGNED) - 3, NOW(3) - INTERVAL (seq % 100) SECOND,
+              IF(seq % 5 = 0, CONCAT('k', seq % 50), NULL), seq % 13 = 0
+       FROM seq_1_to_20000`,
+    );
+    await pool.query("INSERT INTO job_queues (name, paused, concurrency) SELECT CONCAT('q', seq), seq % 3 = 0, IF(seq % 2 = 0, 5, NULL) FROM seq_0_to_19");
+    await pool.query('ANALYZE TABLE jobs');
+  });
+  after(async () => {
+    await db?.end();
+    await fresh?.drop();
+  });
+
+  it('the claim uses jobs_claim in ORDER BY order: no filesort, no full scan', async () => {
+    const plans: Plan[] = [];
+    await jobsSelectReady(explaining(plans), 'q3', 1000);
+    const main = plans[0]!.find((s) => s.table === 'jobs')!;
+    assert.equal(main.key, 'jobs_claim', JSON.stringify(plans[0]));
+    assertIndexed(plans[0]!, 'claim');
+    const keyCheck = plans[0]!.find((s) => s.table === 'h');
+    assert.equal(keyCheck?.key, 'jobs_active_concurrency_key', 'the concurrency-key check is an index lookup');
+  });
+
+  it('the idle probe reads only indexes', async () => {
+    const plans: Plan[] = [];
+    await jobsProbe(explaining(plans), [], 30_000);
+    await jobsProbe(explaining(plans), ['q1', 'q2'], 30_000);
+    for (const plan of plans) assertIndexed(plan, 'probe');
+  });
+
+  it('queue caps, held-job checks, pending cancels and retention are index-served', async () => {
+    const plans: Plan[] = [];
+    const x = explaining(plans);
+    await queuesLockActive(x, ['q1', 'q2']);
+    await jobsHeldChanges(x, 'w', [{ id: 5, attempts: 0, started: false }, { id: 6, attempts: 1, started: true }]);
+    await jobsCancelPending(x);
+    await jobsSelectExpired(x, 'done', 168, 500);
+    for (const plan of plans) assertIndexed(plan, 'sweep');
+    const cancel = plans[3]!.find((s) => s.table === 'jobs');
+    assert.equal(cancel?.key, 'jobs_cancel');
+    const expired = plans[4]!.find((s) => s.table === 'jobs');
+    assert.equal(expired?.key, 'jobs_finished');
+  });
+
+  it('job_stats reads the covering index, without filesort or temporary table', async () => {
+    const [plan] = await pool.query<mysql.RowDataPacket[]>('EXPLAIN SELECT * FROM job_stats');
+    const jobs = (plan as unknown as Plan).find((s) => s.table === 'jobs')!;
+    assert.equal(jobs.key, 'jobs_claim');
+    assert.match(jobs.Extra, /Using index/);
+    assert.doesNotMatch(jobs.Extra, /filesort|temporary/);
+  });
+});
