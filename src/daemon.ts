@@ -168,6 +168,7 @@ export class Daemon {
       defaultTimeoutMs: config.jobTimeoutMs,
       events: this.events,
       admit: (job) => runner.admit(job),
+      queued: () => runner.queuedCount,
     });
     const publishers = {
       heartbeat,

@@ -46,6 +46,18 @@ export class Batcher<I, R> {
     });
   }
 
+  /**
+   * Takes back an item that still waits (not yet in a write), resolving its promise
+   * with `value`. False if it is already being written, or was written.
+   */
+  withdraw(match: (item: I) => boolean, value: R): boolean {
+    const i = this.queue.findIndex((w) => match(w.item));
+    if (i < 0) return false;
+    const [w] = this.queue.splice(i, 1);
+    w!.resolve(value);
+    return true;
+  }
+
   /** Writes what waits now, without waiting for the delay. */
   flush(): void {
     this.kick();

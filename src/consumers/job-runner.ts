@@ -2,7 +2,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import { retryDelayMs } from '../backoff.js';
 import type { Channel } from '../channel.js';
 import type { Database } from '../db/database.js';
-import { jobsReleaseQueued, type ClaimedJob, type HeldJobChange, type Outcome } from '../db/queries.js';
+import { jobsReleaseQueued, type ClaimedJob, type HeldJobChange, type Outcome, type RunRef } from '../db/queries.js';
 import { coerceError, PermanentJobError, RetryAfterError } from '../errors.js';
 import type { RunOutcome, SluiceEvents } from '../events.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
@@ -45,6 +45,7 @@ interface Entry {
   settle?: (s: Settlement) => void;
   startedAt?: number;
   claimedAt: number;
+  limiterWaitMs?: number;
 }
 
 /**
@@ -60,6 +61,11 @@ export class JobRunner {
   private readonly held = new Map<number, Entry>();
   private readonly limit: LimitFunction;
   private slotWaiters: Array<() => void> = [];
+  private tokenWaiters: Array<() => void> = [];
+  /** Jobs granted a rate token, waiting for a slot. */
+  private ready: Entry[] = [];
+  private stop$: () => void = () => undefined;
+  private readonly stopped = new Promise<void>((r) => (this.stop$ = r));
   private loop: Promise<void> | undefined;
   private stopping = false;
   private readonly maxErrorLength: number;
@@ -70,10 +76,8 @@ export class JobRunner {
   }
 
   /** Jobs this replica holds (queued or running), for the cancel/ownership check. */
-  heldRuns(): Array<{ id: number; attempts: number; started: boolean }> {
-    return [...this.held.values()]
-      .filter((e) => e.state !== 'settled')
-      .map((e) => ({ id: e.job.id, attempts: e.job.attempts, started: e.state === 'running' }));
+  heldRuns(): RunRef[] {
+    return [...this.held.values()].filter((e) => e.state !== 'settled').map((e) => ({ id: e.job.id, attempts: e.job.attempts }));
   }
 
   get runningCount(): number {
@@ -84,6 +88,13 @@ export class JobRunner {
 
   get heldCount(): number {
     return this.held.size;
+  }
+
+  /** Claimed jobs not started yet, wherever they wait (channel, token stage, ready list). */
+  get queuedCount(): number {
+    let n = 0;
+    for (const e of this.held.values()) if (e.state === 'queued') n++;
+    return n;
   }
 
   /**
@@ -151,10 +162,13 @@ export class JobRunner {
   async stop(graceMs: number): Promise<void> {
     if (this.stopping) return this.loop;
     this.stopping = true;
+    this.stop$();
     this.opts.channel.close();
     this.opts.channel.drain();
+    this.ready = [];
     await this.handBackQueued();
     this.wakeSlotWaiters();
+    for (const w of this.tokenWaiters.splice(0)) w();
     const deadline = Date.now() + graceMs;
     while (this.runningCount > 0 && Date.now() < deadline) {
       await new Promise<void>((r) => {
@@ -198,29 +212,55 @@ export class JobRunner {
     return this.opts.concurrency - this.limit.activeCount - this.limit.pendingCount;
   }
 
-  private async waitForSlot(): Promise<void> {
-    while (this.freeSlots() <= 0 && !this.stopping) await new Promise<void>((r) => this.slotWaiters.push(r));
+  /**
+   * Two stages, so the rate limiter's latency (bottleneck yields a timer tick per
+   * operation) overlaps with running jobs: `takeTokens` moves jobs from the channel to
+   * `ready` once the bucket grants them tokens, at most one round of slots ahead;
+   * `startReady` starts them as slots free.
+   */
+  private async consume(): Promise<void> {
+    await Promise.all([this.takeTokens(), this.startReady()]);
   }
 
-  private async consume(): Promise<void> {
-    const { channel, limiter, writer } = this.opts;
+  private async takeTokens(): Promise<void> {
+    const { channel, limiter } = this.opts;
+    // One round of slots ahead, or one token batch when the rate is high: either way the
+    // runner never waits on the limiter while tokens are plentiful.
+    const ahead = Math.max(this.opts.concurrency, limiter.maxBatch);
     for (;;) {
-      await this.waitForSlot();
+      while (this.ready.length >= ahead && !this.stopping) await new Promise<void>((r) => this.tokenWaiters.push(r));
       if (this.stopping) return;
-      const job = await channel.receive();
-      if (job === undefined) return;
-      const entry = this.held.get(job.id);
-      if (!entry || entry.job !== job || entry.state !== 'queued') continue;
+      const first = await channel.receive();
+      if (first === undefined || this.stopping) return;
+      const batch = [first];
+      const most = Math.min(ahead - this.ready.length, limiter.maxBatch);
+      while (batch.length < most && channel.size > 0) batch.push((await channel.receive())!);
+      const entries = batch.map((job) => this.held.get(job.id)).filter((e): e is Entry => e !== undefined && e.state === 'queued');
+      if (entries.length === 0) continue;
       const waitStart = performance.now();
-      await limiter.take();
-      if (entry.state !== 'queued' || this.stopping) continue; // cancelled or handed back meanwhile
-      entry.state = 'starting';
-      const limiterWaitMs = performance.now() - waitStart;
-      // p-limit releases its slot a few ticks after run() settles: wake slot waiters
-      // only then, or they would see the slot still taken and sleep for good.
-      void this.limit(() => this.run(entry, limiterWaitMs)).finally(() => setImmediate(() => this.wakeSlotWaiters()));
-      // Nothing more can start right now: write the batch of starts instead of waiting.
-      if (this.freeSlots() <= 0 || channel.size === 0) writer.flushStarts();
+      await Promise.race([limiter.take(entries.length), this.stopped]);
+      const waitedMs = performance.now() - waitStart;
+      for (const e of entries) e.limiterWaitMs = waitedMs;
+      this.ready.push(...entries);
+      this.wakeSlotWaiters();
+    }
+  }
+
+  private async startReady(): Promise<void> {
+    for (;;) {
+      while ((this.freeSlots() <= 0 || this.ready.length === 0) && !this.stopping) {
+        await new Promise<void>((r) => this.slotWaiters.push(r));
+      }
+      if (this.stopping) return;
+      const entries = this.ready.splice(0, this.freeSlots());
+      for (const w of this.tokenWaiters.splice(0)) w();
+      for (const entry of entries) {
+        if (entry.state !== 'queued') continue; // cancelled or handed back meanwhile
+        entry.state = 'starting';
+        // p-limit releases its slot a few ticks after run() settles: wake slot waiters
+        // only then, or they would see the slot still taken and sleep for good.
+        void this.limit(() => this.run(entry, entry.limiterWaitMs ?? 0)).finally(() => setImmediate(() => this.wakeSlotWaiters()));
+      }
     }
   }
 
@@ -242,31 +282,38 @@ export class JobRunner {
 
   private async run(entry: Entry, limiterWaitMs: number): Promise<void> {
     const { job } = entry;
+    const { writer } = this.opts;
     try {
-      let ours = false;
-      try {
-        ours = await this.opts.writer.markRunning({ id: job.id, attempts: job.attempts });
-      } catch {
-        ours = false; // writer closed at shutdown; the row stays queued under our id
-      }
-      if (!ours) {
-        this.forget(entry);
-        return;
-      }
       entry.state = 'running';
       entry.startedAt = performance.now();
       const attempt = job.attempts + 1;
+      // The claim made this worker the holder; the `running` write follows batched. If it
+      // finds the row taken (cancelled, rescued), the run is dropped.
+      const run: RunRef = { id: job.id, attempts: job.attempts };
+      const started = writer.markRunning(run).catch(() => false);
+      void started.then((ours) => {
+        if (!ours) this.interrupt(entry, 'lost');
+      });
       this.opts.events.emit('job:started', { job, attempt, limiterWaitMs });
       const settlement = await this.execute(entry, attempt);
       const outcome = this.outcomeOf(entry, attempt, settlement);
       const durationMs = performance.now() - entry.startedAt;
       this.forget(entry);
-      if (outcome.write) {
-        this.opts.writer.finish(outcome.write).catch((err: unknown) => {
+      let write = outcome.write;
+      if (write) {
+        if (writer.withdrawStart(run)) {
+          // Ended before its `running` write went out: one statement records both.
+          write = { ...write, from: 'queued', attempts: job.attempts, started: true, ranMs: durationMs };
+        } else if (!(await started)) {
+          write = undefined; // the row was taken from this run: its answer is dropped
+        }
+      }
+      if (write) {
+        writer.finish(write).catch((err: unknown) => {
           this.opts.logger.error({ job_id: job.id, err: coerceError(err).message }, 'outcome not written');
         });
       }
-      this.opts.events.emit('job:finished', { job, attempt, outcome: outcome.kind, durationMs, ...(outcome.error ? { error: outcome.error } : {}) });
+      this.opts.events.emit('job:finished', { job, attempt, outcome: write || outcome.kind === 'lost' ? outcome.kind : 'lost', durationMs, ...(outcome.error ? { error: outcome.error } : {}) });
     } catch (err) {
       // Never let one job take the loop down.
       this.opts.logger.error({ job_id: job.id, err: coerceError(err).message }, 'job run failed unexpectedly');
@@ -278,13 +325,15 @@ export class JobRunner {
     const { job } = entry;
     return new Promise<Settlement>((resolve) => {
       let done = false;
-      const progress = new ProgressReporter(this.opts.db, this.opts.worker, { id: job.id, attempts: job.attempts }, this.opts.logger);
+      // Both made on first use: most handlers never report progress or log.
+      let progress: ProgressReporter | undefined;
+      let log: Logger | undefined;
       const timer = setTimeout(() => this.interrupt(entry, 'timeout'), job.effectiveTimeoutMs);
       entry.settle = (s) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        progress.stop();
+        progress?.stop();
         resolve(s);
       };
       if (entry.pendingInterruption) {
@@ -292,9 +341,17 @@ export class JobRunner {
         return;
       }
       const handler = this.opts.registry.get(job.type);
-      const log = this.opts.logger.child({ job_id: job.id, queue: job.queue, type: job.type, attempt });
       const info: JobInfo = { id: job.id, queue: job.queue, type: job.type, payload: job.payload, attempt, maxAttempts: job.maxAttempts };
-      const ctx: JobContext = { signal: entry.controller.signal, progress: (pct) => progress.report(pct), log };
+      const { db, worker, logger } = this.opts;
+      const ctx: JobContext = {
+        signal: entry.controller.signal,
+        progress: (pct) => {
+          if (!done) (progress ??= new ProgressReporter(db, worker, { id: job.id, attempts: job.attempts }, logger)).report(pct);
+        },
+        get log() {
+          return (log ??= logger.child({ job_id: job.id, queue: job.queue, type: job.type, attempt }));
+        },
+      };
       const work = handler
         ? Promise.resolve().then(() => handler(info, ctx))
         : Promise.reject(new PermanentJobError(`no handler for job type "${job.type}" (known: ${this.opts.registry.types().join(', ')})`));

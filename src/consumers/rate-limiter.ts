@@ -5,8 +5,13 @@ import Bottleneck from 'bottleneck';
  * no longer maintained: swapping it touches one file.
  */
 export interface RateLimiter {
-  /** Resolves when a start is allowed. */
-  take(): Promise<void>;
+  /** Resolves when `n` starts are allowed (n ≤ `maxBatch`). */
+  take(n?: number): Promise<void>;
+  /**
+   * Most tokens worth taking at once: about 10 ms of the rate, at least 1, at most the
+   * bucket. Taking tokens per job would cost a timer tick each (≤ 1000 starts/s).
+   */
+  readonly maxBatch: number;
   stop(): Promise<void>;
 }
 
@@ -17,8 +22,10 @@ export interface RateLimiter {
  */
 export class TokenBucketLimiter implements RateLimiter {
   private readonly bottleneck: Bottleneck;
+  readonly maxBatch: number;
 
   constructor(rate: number, burst: number) {
+    this.maxBatch = Math.max(1, Math.min(Math.floor(burst), Math.floor(rate / 100)));
     const intervalMs = Math.max(10, Math.round(1000 / rate));
     this.bottleneck = new Bottleneck({
       reservoir: burst,
@@ -28,8 +35,8 @@ export class TokenBucketLimiter implements RateLimiter {
     });
   }
 
-  async take(): Promise<void> {
-    await this.bottleneck.schedule(() => Promise.resolve());
+  async take(n = 1): Promise<void> {
+    await this.bottleneck.schedule({ weight: Math.min(n, this.maxBatch) }, () => Promise.resolve());
   }
 
   async stop(): Promise<void> {

@@ -9,16 +9,19 @@ export interface StateWriterOptions {
   logger: Logger;
   /** Most rows one statement carries. */
   maxBatch?: number;
-  /** Longest a start waits for company (the runner flushes sooner when it can). */
+  /**
+   * Longest a `running` write waits. A run that ends sooner never needs it: its outcome
+   * write carries the start too (queued → done in one statement).
+   */
   startDelayMs?: number;
   /** Longest an outcome waits for company. */
   finishDelayMs?: number;
 }
 
 /**
- * The runner's state writes, batched and fenced: `running` before a handler is called
- * (the handler runs only once the row says this worker runs this attempt), and the
- * outcome after. Under load one statement carries many jobs.
+ * The runner's state writes, batched and fenced: `running` within `startDelayMs` of a
+ * start, and the outcome after; a run shorter than that writes both in its outcome
+ * statement. Under load one statement carries many jobs.
  */
 export class StateWriter {
   private readonly starts: Batcher<RunRef, boolean>;
@@ -28,18 +31,22 @@ export class StateWriter {
     const maxBatch = opts.maxBatch ?? 1000;
     const onError = (what: string) => (err: Error, failures: number, size: number) =>
       opts.logger.warn({ err: err.message, failures, batch: size }, `${what} write failed; retrying`);
-    this.starts = new Batcher({ write: (runs) => this.writeStarts(runs), maxBatch, delayMs: opts.startDelayMs ?? 2, onError: onError('start') });
+    this.starts = new Batcher({ write: (runs) => this.writeStarts(runs), maxBatch, delayMs: opts.startDelayMs ?? 10, onError: onError('start') });
     this.finishes = new Batcher({ write: (outs) => this.writeFinishes(outs), maxBatch, delayMs: opts.finishDelayMs ?? 5, onError: onError('finish') });
   }
 
-  /** True once the row is `running` for this run; false if it was cancelled or taken meanwhile. */
+  /**
+   * Records that a run started (batched). Resolves true once the row is `running` for this
+   * run — or when the start was folded into the outcome — and false if the row was
+   * cancelled or taken meanwhile.
+   */
   markRunning(run: RunRef): Promise<boolean> {
     return this.starts.add(run);
   }
 
-  /** Writes starts now instead of waiting for company (no more can start at the moment). */
-  flushStarts(): void {
-    this.starts.flush();
+  /** Takes back a start not yet written, so the outcome write can carry it instead. */
+  withdrawStart(run: RunRef): boolean {
+    return this.starts.withdraw((r) => r === run, true);
   }
 
   /** Records how a run ended; resolves once written (a late answer changes no row). */

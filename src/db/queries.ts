@@ -235,6 +235,12 @@ export interface Outcome {
   delayMs?: number;
   /** pending only: the attempt does not count (hand-back on shutdown). */
   uncount?: boolean;
+  /**
+   * from 'queued' only: the run did start (its `running` write was folded into this one):
+   * count the attempt and set started_at `ranMs` before now.
+   */
+  started?: boolean;
+  ranMs?: number;
 }
 
 /**
@@ -244,7 +250,18 @@ export interface Outcome {
  */
 export async function jobsFinish(db: Executor, worker: string, outcomes: readonly Outcome[]): Promise<number> {
   const doc = JSON.stringify(
-    outcomes.map((o) => [o.id, o.attempts, o.from === 'running' ? 1 : 0, o.status, o.result ?? null, o.error ?? null, o.delayMs ?? 0, o.uncount ? 1 : 0]),
+    outcomes.map((o) => [
+      o.id,
+      o.attempts,
+      o.from === 'running' ? 1 : 0,
+      o.status,
+      o.result ?? null,
+      o.error ?? null,
+      o.delayMs ?? 0,
+      o.uncount ? 1 : 0,
+      o.started ? 1 : 0,
+      Math.round(o.ranMs ?? 0),
+    ]),
   );
   const r = await db.run<{ affectedRows: number }>(
     'jobsFinish',
@@ -252,7 +269,7 @@ export async function jobsFinish(db: Executor, worker: string, outcomes: readonl
      JOIN JSON_TABLE(?, '$[*]' COLUMNS (
        id BIGINT UNSIGNED PATH '$[0]', att INT PATH '$[1]', from_running INT PATH '$[2]',
        st VARCHAR(16) PATH '$[3]', res LONGTEXT PATH '$[4]', err LONGTEXT PATH '$[5]',
-       delay_ms BIGINT PATH '$[6]', uncount INT PATH '$[7]')) v
+       delay_ms BIGINT PATH '$[6]', uncount INT PATH '$[7]', started INT PATH '$[8]', ran_ms BIGINT PATH '$[9]')) v
        ON j.id = v.id AND j.attempts = v.att
           -- Literals, not JSON_TABLE strings: those carry their own collation.
           AND j.status = IF(v.from_running = 1, 'running', 'queued')
@@ -262,7 +279,9 @@ export async function jobsFinish(db: Executor, worker: string, outcomes: readonl
          j.run_at = IF(v.st = 'pending', NOW(3) + INTERVAL v.delay_ms * 1000 MICROSECOND, j.run_at),
          j.finished_at = IF(v.st = 'pending', NULL, NOW(3)),
          j.cancelled_at = IF(v.st = 'cancelled', NOW(3), j.cancelled_at),
-         j.attempts = j.attempts - v.uncount,
+         j.started_at = IF(v.started = 1, NOW(3) - INTERVAL v.ran_ms * 1000 MICROSECOND, j.started_at),
+         j.progress = IF(v.started = 1, NULL, j.progress),
+         j.attempts = j.attempts - v.uncount + v.started,
          j.queued_at = IF(v.st = 'pending', NULL, j.queued_at)
      WHERE j.worker = ?`,
     [doc, worker],
@@ -281,12 +300,14 @@ export async function jobsReleaseQueued(db: Executor, worker: string, ids: reado
   return r.affectedRows;
 }
 
-/** Stores a run's progress. Params: pct, worker, run. */
+/** Stores a run's progress (its `running` write may not have landed yet). Params: pct, run, worker. */
 export async function jobsSetProgress(db: Executor, worker: string, run: RunRef, pct: number): Promise<void> {
   await db.run(
     'jobsSetProgress',
-    `UPDATE jobs SET progress = ? WHERE id = ? AND attempts = ? AND worker = ? AND status = 'running'`,
-    [pct, run.id, run.attempts + 1, worker],
+    `UPDATE jobs SET progress = ?
+     WHERE id = ? AND worker = ?
+       AND ((status = 'running' AND attempts = ?) OR (status = 'queued' AND attempts = ?))`,
+    [pct, run.id, worker, run.attempts + 1, run.attempts],
   );
 }
 
@@ -302,9 +323,9 @@ export interface HeldJobChange {
  * Among the jobs this worker holds, those with a cancel request or no longer ours.
  * Primary-key lookups only. Params: worker, held runs (attempts as claimed).
  */
-export async function jobsHeldChanges(db: Executor, worker: string, held: ReadonlyArray<RunRef & { started: boolean }>): Promise<HeldJobChange[]> {
+export async function jobsHeldChanges(db: Executor, worker: string, held: readonly RunRef[]): Promise<HeldJobChange[]> {
   if (held.length === 0) return [];
-  const expected = new Map(held.map((h) => [h.id, h.started ? h.attempts + 1 : h.attempts]));
+  const claimed = new Map(held.map((h) => [h.id, h.attempts]));
   const rows = await db.run<Array<{ id: number; status: string; worker: string | null; attempts: number; cancel: number }>>(
     'jobsHeldChanges',
     `SELECT id, status, worker, attempts, cancel_requested_at IS NOT NULL AS cancel
@@ -313,12 +334,16 @@ export async function jobsHeldChanges(db: Executor, worker: string, held: Readon
        AND (cancel_requested_at IS NOT NULL OR status NOT IN ('queued', 'running') OR worker IS NULL OR worker <> ?)`,
     [held.map((h) => h.id), worker],
   );
-  const out: HeldJobChange[] = rows.map((r) => ({
-    id: Number(r.id),
-    cancelRequested: Boolean(Number(r.cancel)),
-    stillOurs: r.worker === worker && (r.status === 'queued' || r.status === 'running') && expected.get(Number(r.id)) === Number(r.attempts),
-  }));
-  return out;
+  return rows.map((r) => {
+    // A run's row holds the claimed attempts until its batched `running` write lands, then one more.
+    const attempts = claimed.get(Number(r.id));
+    const sameRun = attempts !== undefined && (Number(r.attempts) === attempts || Number(r.attempts) === attempts + 1);
+    return {
+      id: Number(r.id),
+      cancelRequested: Boolean(Number(r.cancel)),
+      stillOurs: r.worker === worker && (r.status === 'queued' || r.status === 'running') && sameRun,
+    };
+  });
 }
 
 /** Cancels pending jobs whose cancel was requested. No params. */

@@ -22,6 +22,7 @@ export const sleepHandler: Handler = async (job, ctx) => {
   if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > 2_147_483_647) {
     throw new PermanentJobError(`sleep: "ms" must be a number of milliseconds from 0 to 2147483647 or null (got ${JSON.stringify(ms)})`);
   }
-  await delay(ms, undefined, { signal: ctx.signal });
+  // 0 ms is a no-op job: no timer tick.
+  if (ms > 0) await delay(ms, undefined, { signal: ctx.signal });
   return { slept: ms };
 };

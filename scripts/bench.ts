@@ -1,0 +1,250 @@
+/**
+ * `npm run bench`: real daemon processes against the real database; one JSON line per
+ * scenario with: scenario, replicas, n, jobs_per_s, statements_per_job,
+ * idle_statements_per_s, p50_pickup_ms, p99_pickup_ms, peak_rss_mb.
+ *
+ * Statements are counted by the server, not by the daemon: MariaDB's per-user statistics
+ * (`userstat`) for a dedicated user `sluice_bench` that only the daemons use. The bench
+ * itself connects as root. Needs MariaDB (userstat) and a root login (DATABASE_URL's
+ * server, else 127.0.0.1:3306).
+ *
+ * Knobs (environment): BENCH_N (20000), BENCH_CONCURRENCY (50), BENCH_SCENARIOS (all,
+ * comma list), BENCH_IDLE_S (30), BENCH_TRICKLE_S (30), BENCH_RATE_N (500),
+ * BENCH_BIG_ROWS (1000000), BENCH_POLL_MS (poll interval of the throughput scenarios, 200).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import mysql from 'mysql2/promise';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const env = process.env;
+const N = Number(env.BENCH_N ?? 20_000);
+const CONCURRENCY = env.BENCH_CONCURRENCY ?? '50';
+const IDLE_S = Number(env.BENCH_IDLE_S ?? 30);
+const TRICKLE_S = Number(env.BENCH_TRICKLE_S ?? 30);
+const RATE_N = Number(env.BENCH_RATE_N ?? 500);
+const BIG_ROWS = Number(env.BENCH_BIG_ROWS ?? 1_000_000);
+const POLL_MS = env.BENCH_POLL_MS ?? '200';
+const DB = 'sluice_bench';
+const USER = 'sluice_bench';
+const SCENARIOS = (env.BENCH_SCENARIOS ?? 'throughput,throughput-3,idle,latency,rate,big-table').split(',').map((s) => s.trim());
+
+const server = new URL(env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/');
+const rootUrl = `mysql://${server.username || 'root'}${server.password ? `:${server.password}` : ''}@${server.hostname}:${server.port || 3306}/`;
+const daemonUrl = `mysql://${USER}:bench@${server.hostname}:${server.port || 3306}/${DB}`;
+const root = mysql.createPool({ uri: rootUrl, connectionLimit: 4, dateStrings: true, charset: 'utf8mb4_unicode_ci' });
+
+interface Result {
+  scenario: string;
+  replicas: number;
+  n: number;
+  jobs_per_s: number | null;
+  statements_per_job: number | null;
+  idle_statements_per_s: number | null;
+  p50_pickup_ms: number | null;
+  p99_pickup_ms: number | null;
+  peak_rss_mb: number | null;
+  [extra: string]: unknown;
+}
+
+async function q<T = mysql.RowDataPacket[]>(sql: string, params: unknown[] = []): Promise<T> {
+  return (await root.query(sql, params))[0] as T;
+}
+
+async function resetDatabase(): Promise<void> {
+  await q(`DROP DATABASE IF EXISTS ${DB}`);
+  await q(`CREATE DATABASE ${DB} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+  await q(`CREATE USER IF NOT EXISTS '${USER}'@'%' IDENTIFIED BY 'bench'`);
+  await q(`GRANT ALL ON ${DB}.* TO '${USER}'@'%'`);
+  await q('SET GLOBAL userstat = 1');
+}
+
+/** Statements the daemons' user has sent so far, as the server counts them. */
+async function statements(): Promise<number> {
+  const rows = await q('SELECT SELECT_COMMANDS + UPDATE_COMMANDS + OTHER_COMMANDS AS n FROM information_schema.USER_STATISTICS WHERE USER = ?', [USER]);
+  return Number(rows[0]?.n ?? 0);
+}
+
+interface Replica {
+  proc: ChildProcess;
+  exited: Promise<unknown>;
+  peakRssMb(): number;
+}
+
+function startReplica(id: string, extra: Record<string, string>): Replica {
+  const proc = spawn(process.execPath, ['dist/main.js'], {
+    cwd: ROOT,
+    env: { PATH: env.PATH ?? '', DATABASE_URL: daemonUrl, SLUICE_WORKER_ID: id, SLUICE_HTTP_PORT: '0', LOG_LEVEL: 'warn', ...extra },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise((r) => proc.on('exit', r));
+  return {
+    proc,
+    exited,
+    peakRssMb: () => {
+      try {
+        const kb = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${proc.pid}/status`, 'utf8'))?.[1];
+        return kb ? Math.round(Number(kb) / 1024) : NaN;
+      } catch {
+        return NaN;
+      }
+    },
+  };
+}
+
+async function startReplicas(count: number, extra: Record<string, string>): Promise<Replica[]> {
+  const replicas = Array.from({ length: count }, (_, i) => startReplica(`bench-${i + 1}`, extra));
+  await until(async () => Number((await q(`SELECT COUNT(*) n FROM ${DB}.job_workers`).catch(() => [{ n: 0 }]))[0]?.n) === count, 60_000);
+  return replicas;
+}
+
+async function stopReplicas(replicas: Replica[]): Promise<number> {
+  const peak = Math.max(...replicas.map((r) => r.peakRssMb()));
+  for (const r of replicas) r.proc.kill('SIGTERM');
+  await Promise.all(replicas.map((r) => r.exited));
+  return peak;
+}
+
+async function until(probe: () => Promise<boolean>, timeoutMs: number, intervalMs = 20): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`bench: gave up after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+async function insertNoops(n: number): Promise<void> {
+  for (let done = 0; done < n; done += 5000) {
+    const rows = Array.from({ length: Math.min(5000, n - done) }, () => ['sleep', '{"ms":0}']);
+    await q(`INSERT INTO ${DB}.jobs (type, payload) VALUES ?`, [rows]);
+  }
+}
+
+async function pickupPercentiles(): Promise<{ p50: number; p99: number }> {
+  const rows = await q(`SELECT TIMESTAMPDIFF(MICROSECOND, run_at, started_at) / 1000 AS ms FROM ${DB}.jobs WHERE started_at IS NOT NULL ORDER BY ms`);
+  const at = (p: number): number => Math.round(Number(rows[Math.min(rows.length - 1, Math.floor(p * rows.length))]?.ms ?? NaN) * 10) / 10;
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
+function round(x: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+async function throughput(scenario: string, replicas: number, beforeStart?: () => Promise<void>): Promise<Result> {
+  await resetDatabase();
+  const extra = { SLUICE_CONCURRENCY: CONCURRENCY, SLUICE_RATE: '1000000', SLUICE_POLL_MS: POLL_MS };
+  // Migrations first (a replica applies them), then the optional big table, then the run.
+  if (beforeStart) {
+    const r = await startReplicas(1, extra);
+    await stopReplicas(r);
+    await beforeStart();
+  }
+  const daemons = await startReplicas(replicas, extra);
+  const before = await statements();
+  // Clock: the server's, from the first insert to the last finished_at. The bench polls
+  // slowly so that its own counting does not load the server it measures.
+  const [{ t0 }] = (await q('SELECT NOW(3) AS t0')) as unknown as [{ t0: string }];
+  await insertNoops(N);
+  const firstId = beforeStart ? BIG_ROWS : 0;
+  await until(async () => Number((await q(`SELECT COUNT(*) n FROM ${DB}.jobs WHERE status = 'done' AND id > ?`, [firstId]))[0]?.n) >= N, 600_000, 250);
+  const used = (await statements()) - before;
+  const [{ s: seconds }] = (await q(`SELECT TIMESTAMPDIFF(MICROSECOND, ?, MAX(finished_at)) / 1e6 AS s FROM ${DB}.jobs WHERE id > ?`, [t0, firstId])) as unknown as [{ s: number }];
+  const peak = await stopReplicas(daemons);
+  const { p50, p99 } = await pickupPercentiles();
+  const perWorker = await q(`SELECT worker, COUNT(*) n FROM ${DB}.jobs WHERE id > ? GROUP BY worker`, [beforeStart ? BIG_ROWS : 0]);
+  return {
+    scenario,
+    replicas,
+    n: N,
+    jobs_per_s: Math.round(N / Number(seconds)),
+    statements_per_job: round(used / N, 4),
+    idle_statements_per_s: null,
+    p50_pickup_ms: p50,
+    p99_pickup_ms: p99,
+    peak_rss_mb: peak,
+    concurrency: Number(CONCURRENCY),
+    poll_ms: Number(POLL_MS),
+    jobs_per_replica: perWorker.map((r) => Number(r.n)),
+  };
+}
+
+async function idle(): Promise<Result> {
+  await resetDatabase();
+  const daemons = await startReplicas(1, {});
+  await new Promise((r) => setTimeout(r, 2000)); // past start-up
+  const before = await statements();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, IDLE_S * 1000));
+  const perSecond = ((await statements()) - before) / ((performance.now() - t0) / 1000);
+  const peak = await stopReplicas(daemons);
+  return { scenario: 'idle', replicas: 1, n: 0, jobs_per_s: null, statements_per_job: null, idle_statements_per_s: round(perSecond, 3), p50_pickup_ms: null, p99_pickup_ms: null, peak_rss_mb: peak, poll_ms: 1000, seconds: IDLE_S };
+}
+
+async function latency(): Promise<Result> {
+  await resetDatabase();
+  const daemons = await startReplicas(1, {});
+  const before = await statements();
+  const deadline = Date.now() + TRICKLE_S * 1000;
+  let n = 0;
+  while (Date.now() < deadline) {
+    await q(`INSERT INTO ${DB}.jobs (type, payload) VALUES ('sleep', '{"ms":0}')`);
+    n++;
+    await new Promise((r) => setTimeout(r, 150 + Math.random() * 600));
+  }
+  await until(async () => Number((await q(`SELECT COUNT(*) n FROM ${DB}.jobs WHERE status = 'done'`))[0]?.n) >= n, 30_000);
+  const used = (await statements()) - before;
+  const peak = await stopReplicas(daemons);
+  const { p50, p99 } = await pickupPercentiles();
+  return { scenario: 'latency', replicas: 1, n, jobs_per_s: null, statements_per_job: round(used / n, 3), idle_statements_per_s: null, p50_pickup_ms: p50, p99_pickup_ms: p99, peak_rss_mb: peak, poll_ms: 1000 };
+}
+
+async function rate(): Promise<Result> {
+  await resetDatabase();
+  const daemons = await startReplicas(1, { SLUICE_RATE: '50', SLUICE_CONCURRENCY: '50' });
+  await insertNoops(RATE_N);
+  await until(async () => Number((await q(`SELECT COUNT(*) n FROM ${DB}.jobs WHERE status = 'done'`))[0]?.n) >= RATE_N, 120_000);
+  const peak = await stopReplicas(daemons);
+  const starts = (await q(`SELECT started_at FROM ${DB}.jobs ORDER BY started_at`)).map((r) => Date.parse(String(r.started_at).replace(' ', 'T') + 'Z'));
+  // The bucket starts full (SLUICE_BURST = 50): measure after the first 50.
+  const steady = starts.slice(50);
+  const measured = (steady.length - 1) / ((steady.at(-1)! - steady[0]!) / 1000);
+  const { p50, p99 } = await pickupPercentiles();
+  return { scenario: 'rate', replicas: 1, n: RATE_N, jobs_per_s: round(measured, 2), statements_per_job: null, idle_statements_per_s: null, p50_pickup_ms: p50, p99_pickup_ms: p99, peak_rss_mb: peak, target_rate: 50, error_pct: round(((measured - 50) / 50) * 100, 2) };
+}
+
+async function bigTable(): Promise<Result> {
+  const r = await throughput('big-table', 1, async () => {
+    await q(
+      `INSERT INTO ${DB}.jobs (type, payload, status, attempts, started_at, finished_at, result)
+       SELECT 'sleep', '{"ms":0}', 'done', 1, NOW(3) - INTERVAL 1 HOUR, NOW(3) - INTERVAL 1 HOUR, '{"slept":0}' FROM seq_1_to_${BIG_ROWS}`,
+    );
+    await q(`ANALYZE TABLE ${DB}.jobs`);
+  });
+  return { ...r, finished_rows: BIG_ROWS };
+}
+
+async function main(): Promise<void> {
+  const runs: Record<string, () => Promise<Result>> = {
+    throughput: () => throughput('throughput', 1),
+    'throughput-3': () => throughput('throughput-3', 3),
+    idle,
+    latency,
+    rate,
+    'big-table': bigTable,
+  };
+  for (const name of SCENARIOS) {
+    const run = runs[name];
+    if (!run) throw new Error(`bench: unknown scenario "${name}" (known: ${Object.keys(runs).join(', ')})`);
+    process.stdout.write(`${JSON.stringify(await run())}\n`);
+  }
+  await q(`DROP DATABASE IF EXISTS ${DB}`);
+  await root.end();
+}
+
+main().catch(async (err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  await root.end().catch(() => undefined);
+  process.exit(1);
+});
