@@ -34,14 +34,19 @@ CREATE TABLE IF NOT EXISTS jobs (
   -- The unique key of a job that is not finished: a second insert fails while it lives.
   active_unique_key VARCHAR(255)
     AS (IF(status IN ('pending', 'queued', 'running'), unique_key, NULL)) STORED,
+  -- 1 for a pending job with a cancel request, else NULL. Indexed instead of
+  -- (status, cancel_requested_at), whose entry would move on every status change.
+  cancel_pending TINYINT
+    AS (IF(status = 'pending' AND cancel_requested_at IS NOT NULL, 1, NULL)) STORED,
   PRIMARY KEY (id),
   -- Serves the claim's WHERE and ORDER BY (lower priority first, then oldest run_at),
   -- the per-queue counts of job_stats, and the scans of queued/running rows.
   KEY jobs_claim (status, queue, priority, run_at),
-  -- Finds cancel requests of jobs not yet final without touching the rest.
-  KEY jobs_cancel (status, cancel_requested_at),
-  -- Retention: oldest finished rows first, per final status.
-  KEY jobs_finished (status, finished_at),
+  -- Pending jobs with a cancel request; the entry changes only when that does.
+  KEY jobs_cancel_pending (cancel_pending),
+  -- Retention: oldest finished rows first. finished_at is set once, at the final state,
+  -- so the entry does not move while a job runs.
+  KEY jobs_finished (finished_at),
   UNIQUE KEY jobs_active_concurrency_key (active_concurrency_key),
   UNIQUE KEY jobs_active_unique_key (active_unique_key),
   CONSTRAINT jobs_status_valid CHECK (status IN ('pending', 'queued', 'running', 'done', 'failed', 'cancelled')),

@@ -16,23 +16,28 @@ export interface RateLimiter {
 }
 
 /**
- * A token bucket on bottleneck's reservoir: `burst` tokens at most, refilled at `rate`
- * per second in small steps (every 1000/rate ms, or every 10 ms in fractional amounts
- * above 100/s, so high rates don't need a timer per token).
+ * A token bucket: bottleneck's reservoir holds the tokens (at most `burst`) and queues
+ * the waiters; this class refills it from elapsed time. Bottleneck's own
+ * `reservoirIncrease*` refill only on its heartbeat and drop the time a late tick lost,
+ * which ran measurably below the set rate; here every elapsed millisecond counts.
  */
 export class TokenBucketLimiter implements RateLimiter {
   private readonly bottleneck: Bottleneck;
+  private readonly timer: NodeJS.Timeout;
   readonly maxBatch: number;
+  private last = performance.now();
+  private carry = 0;
+  private refilling = false;
 
-  constructor(rate: number, burst: number) {
+  constructor(
+    private readonly rate: number,
+    private readonly burst: number,
+  ) {
     this.maxBatch = Math.max(1, Math.min(Math.floor(burst), Math.floor(rate / 100)));
-    const intervalMs = Math.max(10, Math.round(1000 / rate));
-    this.bottleneck = new Bottleneck({
-      reservoir: burst,
-      reservoirIncreaseInterval: intervalMs,
-      reservoirIncreaseAmount: (rate * intervalMs) / 1000,
-      reservoirIncreaseMaximum: burst,
-    });
+    this.bottleneck = new Bottleneck({ reservoir: Math.floor(burst) });
+    const tickMs = Math.min(50, Math.max(5, Math.round(1000 / rate)));
+    this.timer = setInterval(() => void this.refill(), tickMs);
+    this.timer.unref();
   }
 
   async take(n = 1): Promise<void> {
@@ -40,7 +45,27 @@ export class TokenBucketLimiter implements RateLimiter {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.timer);
     await this.bottleneck.stop({ dropWaitingJobs: true }).catch(() => undefined);
     await this.bottleneck.disconnect().catch(() => undefined);
+  }
+
+  private async refill(): Promise<void> {
+    if (this.refilling) return;
+    this.refilling = true;
+    try {
+      const now = performance.now();
+      this.carry += ((now - this.last) / 1000) * this.rate;
+      this.last = now;
+      const whole = Math.floor(this.carry);
+      if (whole <= 0) return;
+      this.carry -= whole;
+      // Tokens beyond the bucket's size overflow, as in any token bucket.
+      const current = (await this.bottleneck.currentReservoir()) ?? 0;
+      const add = Math.min(whole, Math.floor(this.burst) - current);
+      if (add > 0) await this.bottleneck.incrementReservoir(add);
+    } finally {
+      this.refilling = false;
+    }
   }
 }

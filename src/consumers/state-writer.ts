@@ -1,5 +1,5 @@
 import type { Database } from '../db/database.js';
-import { jobsFinish, jobsMarkRunning, jobsRunningOf, type Outcome, type RunRef } from '../db/queries.js';
+import { jobsFinish, jobsMarkRunning, jobsRunningOf, outcomeGroupKey, type Outcome, type RunRef } from '../db/queries.js';
 import type { Logger } from '../observability/logger.js';
 import { Batcher } from './batcher.js';
 
@@ -80,7 +80,16 @@ export class StateWriter {
   }
 
   private async writeFinishes(outcomes: Outcome[]): Promise<void[]> {
-    const changed = await jobsFinish(this.opts.db, this.opts.worker, outcomes);
+    // One statement per kind of outcome (usually one: all done).
+    const groups = new Map<string, Outcome[]>();
+    for (const o of outcomes) {
+      const key = outcomeGroupKey(o);
+      const list = groups.get(key);
+      if (list) list.push(o);
+      else groups.set(key, [o]);
+    }
+    let changed = 0;
+    for (const group of groups.values()) changed += await jobsFinish(this.opts.db, this.opts.worker, group);
     // Fewer rows than outcomes: those runs had been rescued, cancelled or handed back
     // meanwhile (or this is a retry of a write that had landed). Their answer is dropped.
     if (changed < outcomes.length) this.opts.logger.debug({ discarded: outcomes.length - changed }, 'late answers discarded (fenced)');

@@ -90,7 +90,7 @@ export async function jobsProbe(db: Executor, queues: readonly string[], deadAft
             AND NOT EXISTS (SELECT 1 FROM job_queues k WHERE k.name = j.queue)) n) AS new_queues,
        (SELECT JSON_ARRAYAGG(w.queues) FROM job_workers w
         WHERE w.heartbeat_at >= NOW(3) - INTERVAL ? * 1000 MICROSECOND) AS live_workers,
-       EXISTS (SELECT 1 FROM jobs c WHERE c.status = 'pending' AND c.cancel_requested_at IS NOT NULL) AS pending_cancels`,
+       EXISTS (SELECT 1 FROM jobs c WHERE c.cancel_pending = 1) AS pending_cancels`,
     [...qf.params, ...jf.params, deadAfterMs],
   );
   const row = rows[0] ?? {};
@@ -244,49 +244,44 @@ export interface Outcome {
 }
 
 /**
- * Writes a batch of outcomes in one statement, joined through JSON_TABLE (MySQL 8 and
- * MariaDB 10.6+), each row fenced on (id, attempts, worker, expected status).
- * Params: worker, outcomes. Returns rows changed.
+ * Writes a batch of outcomes that share status, expected status and flags in one
+ * statement, joined through JSON_TABLE (MySQL 8 and MariaDB 10.6+) on the per-row values
+ * only (a lean document parses twice as fast), each row fenced on (id, attempts, worker,
+ * expected status). Params: worker, shared fields, rows. Returns rows changed.
  */
 export async function jobsFinish(db: Executor, worker: string, outcomes: readonly Outcome[]): Promise<number> {
-  const doc = JSON.stringify(
-    outcomes.map((o) => [
-      o.id,
-      o.attempts,
-      o.from === 'running' ? 1 : 0,
-      o.status,
-      o.result ?? null,
-      o.error ?? null,
-      o.delayMs ?? 0,
-      o.uncount ? 1 : 0,
-      o.started ? 1 : 0,
-      Math.round(o.ranMs ?? 0),
-    ]),
-  );
+  const first = outcomes[0];
+  if (!first) return 0;
+  const { from, status } = first;
+  const uncount = first.uncount ? 1 : 0;
+  const started = first.started ? 1 : 0;
+  const doc = JSON.stringify(outcomes.map((o) => [o.id, o.attempts, o.result ?? null, o.error ?? null, o.delayMs ?? 0, Math.round(o.ranMs ?? 0)]));
   const r = await db.run<{ affectedRows: number }>(
     'jobsFinish',
     `UPDATE jobs j
      JOIN JSON_TABLE(?, '$[*]' COLUMNS (
-       id BIGINT UNSIGNED PATH '$[0]', att INT PATH '$[1]', from_running INT PATH '$[2]',
-       st VARCHAR(16) PATH '$[3]', res LONGTEXT PATH '$[4]', err LONGTEXT PATH '$[5]',
-       delay_ms BIGINT PATH '$[6]', uncount INT PATH '$[7]', started INT PATH '$[8]', ran_ms BIGINT PATH '$[9]')) v
+       id BIGINT UNSIGNED PATH '$[0]', att INT PATH '$[1]', res LONGTEXT PATH '$[2]', err LONGTEXT PATH '$[3]',
+       delay_ms BIGINT PATH '$[4]', ran_ms BIGINT PATH '$[5]')) v
        ON j.id = v.id AND j.attempts = v.att
-          -- Literals, not JSON_TABLE strings: those carry their own collation.
-          AND j.status = IF(v.from_running = 1, 'running', 'queued')
-     SET j.status = v.st,
-         j.result = IF(v.st = 'done', v.res, j.result),
-         j.error = IF(v.st = 'done', j.error, v.err),
-         j.run_at = IF(v.st = 'pending', NOW(3) + INTERVAL v.delay_ms * 1000 MICROSECOND, j.run_at),
-         j.finished_at = IF(v.st = 'pending', NULL, NOW(3)),
-         j.cancelled_at = IF(v.st = 'cancelled', NOW(3), j.cancelled_at),
-         j.started_at = IF(v.started = 1, NOW(3) - INTERVAL v.ran_ms * 1000 MICROSECOND, j.started_at),
-         j.progress = IF(v.started = 1, NULL, j.progress),
-         j.attempts = j.attempts - v.uncount + v.started,
-         j.queued_at = IF(v.st = 'pending', NULL, j.queued_at)
-     WHERE j.worker = ?`,
-    [doc, worker],
+     SET j.status = ?,
+         j.result = IF(? = 'done', v.res, j.result),
+         j.error = IF(? = 'done', j.error, v.err),
+         j.run_at = IF(? = 'pending', NOW(3) + INTERVAL v.delay_ms * 1000 MICROSECOND, j.run_at),
+         j.finished_at = IF(? = 'pending', NULL, NOW(3)),
+         j.cancelled_at = IF(? = 'cancelled', NOW(3), j.cancelled_at),
+         j.started_at = IF(? = 1, NOW(3) - INTERVAL v.ran_ms * 1000 MICROSECOND, j.started_at),
+         j.progress = IF(? = 1, NULL, j.progress),
+         j.attempts = j.attempts - ? + ?,
+         j.queued_at = IF(? = 'pending', NULL, j.queued_at)
+     WHERE j.worker = ? AND j.status = ?`,
+    [doc, status, status, status, status, status, status, started, started, uncount, started, status, worker, from],
   );
   return r.affectedRows;
+}
+
+/** Outcomes that one jobsFinish statement can carry together. */
+export function outcomeGroupKey(o: Outcome): string {
+  return `${o.from}|${o.status}|${o.uncount ? 1 : 0}|${o.started ? 1 : 0}`;
 }
 
 /** Hands claimed, not started jobs back unchanged. Params: worker, ids. */
@@ -352,7 +347,7 @@ export async function jobsCancelPending(db: Executor): Promise<number> {
     'jobsCancelPending',
     `UPDATE jobs SET status = 'cancelled', cancelled_at = NOW(3), finished_at = NOW(3),
        error = 'cancelled before it started (cancel_requested_at was set)'
-     WHERE status = 'pending' AND cancel_requested_at IS NOT NULL`,
+     WHERE cancel_pending = 1`,
   );
   return r.affectedRows;
 }
@@ -449,20 +444,24 @@ export async function jobsCancelOverdue(db: Executor, defaultTimeoutMs: number, 
   return r.affectedRows;
 }
 
-/** Ids of finished jobs older than the retention, oldest first. Params: status, hours, limit. */
-export async function jobsSelectExpired(db: Executor, status: string, hours: number, limit: number): Promise<number[]> {
+/** Ids of finished jobs older than the retention, oldest first. Params: hours, limit. */
+export async function jobsSelectExpired(db: Executor, hours: number, limit: number): Promise<number[]> {
   const rows = await db.run<Array<{ id: number }>>(
     'jobsSelectExpired',
-    `SELECT id FROM jobs WHERE status = ? AND finished_at < NOW(3) - INTERVAL ? * 3600000000 MICROSECOND
+    `SELECT id FROM jobs WHERE finished_at < NOW(3) - INTERVAL ? * 3600000000 MICROSECOND
      ORDER BY finished_at LIMIT ?`,
-    [status, hours, limit],
+    [hours, limit],
   );
   return rows.map((r) => Number(r.id));
 }
 
-/** Deletes by primary key only (range deletes deadlock under replicas). Params: ids, status. */
-export async function jobsDelete(db: Executor, ids: readonly number[], status: string): Promise<number> {
+/** Deletes finished jobs by primary key only (range deletes deadlock under replicas). Params: ids. */
+export async function jobsDelete(db: Executor, ids: readonly number[]): Promise<number> {
   if (ids.length === 0) return 0;
-  const r = await db.run<{ affectedRows: number }>('jobsDelete', 'DELETE FROM jobs WHERE id IN (?) AND status = ?', [ids, status]);
+  const r = await db.run<{ affectedRows: number }>(
+    'jobsDelete',
+    `DELETE FROM jobs WHERE id IN (?) AND status IN ('done', 'failed', 'cancelled')`,
+    [ids],
+  );
   return r.affectedRows;
 }

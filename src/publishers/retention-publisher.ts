@@ -4,8 +4,6 @@ import type { SluiceEvents } from '../events.js';
 import type { Leader } from '../leader/leader.js';
 import type { Pollable } from './poller.js';
 
-const FINAL_STATUSES = ['done', 'failed', 'cancelled'] as const;
-
 export interface RetentionOptions {
   db: Database;
   leader: Leader;
@@ -35,18 +33,12 @@ export class RetentionPublisher implements Pollable {
     return more ? pauseMs : intervalMs;
   }
 
-  /** One batch per final status. */
+  /** One batch of the oldest expired rows. */
   async pruneBatch(): Promise<{ deleted: number; more: boolean }> {
     const { db, retentionHours, batchSize = 500, events } = this.opts;
-    let deleted = 0;
-    let more = false;
-    for (const status of FINAL_STATUSES) {
-      const ids = await jobsSelectExpired(db, status, retentionHours, batchSize);
-      if (ids.length === 0) continue;
-      deleted += await jobsDelete(db, ids, status);
-      if (ids.length === batchSize) more = true;
-    }
+    const ids = await jobsSelectExpired(db, retentionHours, batchSize);
+    const deleted = await jobsDelete(db, ids);
     if (deleted > 0) events.emit('sweep:done', { sweep: 'pruned', count: deleted });
-    return { deleted, more };
+    return { deleted, more: ids.length === batchSize };
   }
 }
