@@ -13,7 +13,7 @@ let pool: mysql.Pool;
 let db: Database;
 
 function leader(is: boolean): Leader {
-  return { start: async () => undefined, stop: async () => undefined, isLeader: () => is, onChange: () => undefined };
+  return { start: () => Promise.resolve(), stop: () => Promise.resolve(), isLeader: () => is, onChange: () => undefined };
 }
 
 async function count(where: string): Promise<number> {
