@@ -9,7 +9,7 @@
  * server, else 127.0.0.1:3306).
  *
  * Knobs (environment): BENCH_N (20000), BENCH_CONCURRENCY (50), BENCH_SCENARIOS (all,
- * comma list), BENCH_IDLE_S (30), BENCH_TRICKLE_S (30), BENCH_RATE_N (500),
+ * comma list), BENCH_IDLE_S (60), BENCH_TRICKLE_S (30), BENCH_RATE_N (500),
  * BENCH_BIG_ROWS (1000000), BENCH_POLL_MS (poll interval of the throughput scenarios, 200).
  * Any SLUICE_* variable set for the bench is passed to the daemons and wins.
  */
@@ -22,7 +22,7 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const env = process.env;
 const N = Number(env.BENCH_N ?? 20_000);
 const CONCURRENCY = env.BENCH_CONCURRENCY ?? '50';
-const IDLE_S = Number(env.BENCH_IDLE_S ?? 30);
+const IDLE_S = Number(env.BENCH_IDLE_S ?? 60);
 const TRICKLE_S = Number(env.BENCH_TRICKLE_S ?? 30);
 const RATE_N = Number(env.BENCH_RATE_N ?? 500);
 const BIG_ROWS = Number(env.BENCH_BIG_ROWS ?? 1_000_000);
@@ -197,7 +197,7 @@ async function latency(): Promise<Result> {
   while (Date.now() < deadline) {
     await q(`INSERT INTO ${DB}.jobs (type, payload) VALUES ('sleep', '{"ms":0}')`);
     n++;
-    await new Promise((r) => setTimeout(r, 150 + Math.random() * 600));
+    await new Promise((r) => setTimeout(r, 50 + Math.random() * 400));
   }
   await until(async () => Number((await q(`SELECT COUNT(*) n FROM ${DB}.jobs WHERE status = 'done'`))[0]?.n) >= n, 30_000);
   const used = (await statements()) - before;

@@ -13,7 +13,7 @@ import { SluiceEvents } from './events.js';
 import { createHttpHandler } from './handlers/http.js';
 import { HandlerRegistry } from './handlers/registry.js';
 import { sleepHandler } from './handlers/sleep.js';
-import { createLeader } from './leader/create-leader.js';
+import { createLeader, inKubernetesCluster } from './leader/create-leader.js';
 import type { Leader } from './leader/leader.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { HttpServer } from './observability/http-server.js';
@@ -25,6 +25,7 @@ import { HeldJobsPublisher } from './publishers/held-jobs-publisher.js';
 import { Poller } from './publishers/poller.js';
 import { ReadyJobsPublisher } from './publishers/ready-jobs-publisher.js';
 import { RetentionPublisher } from './publishers/retention-publisher.js';
+import { SweepSignals } from './publishers/sweep-signals.js';
 import { VERSION } from './version.js';
 
 export interface DaemonOptions {
@@ -133,13 +134,21 @@ export class Daemon {
       identity: config.workerId,
       mysql: this.db.options,
       namespace: config.namespace,
+      // Lease: renew every heartbeat, valid for half the dead-after span.
+      // MySQL lock: followers try every half dead-after span (a dead leader's lock is free
+      // the moment its session ends); the leader re-checks every two spans (a lost
+      // session is reported at once anyway). Idle, that is nearly no statement at all.
       renewIntervalMs: config.heartbeatMs,
       leaseDurationMs: Math.max(3 * config.heartbeatMs, Math.floor(config.deadAfterMs / 2)),
+      ...(inKubernetesCluster() ? {} : { renewIntervalMs: Math.floor(config.deadAfterMs / 2), leaderCheckIntervalMs: 2 * config.deadAfterMs }),
       logger,
     });
     this.leader.onChange((leader) => this.events.emit('leader:changed', { leader }));
     await this.leader.start();
 
+    const leader = this.leader;
+    // Sweep hints older than two heartbeats are not trusted: the sweep then looks itself.
+    const signals = new SweepSignals(2 * config.heartbeatMs);
     const channel = new Channel<RunnableJob>(config.prefetch);
     this.metrics.channelSize = () => channel.size;
     this.limiter = new TokenBucketLimiter(config.rate, config.burst);
@@ -169,6 +178,12 @@ export class Daemon {
       events: this.events,
       admit: (job) => runner.admit(job),
       queued: () => runner.queuedCount,
+      heartbeat,
+      leaderProbe: () =>
+        leader.isLeader()
+          ? { worker: config.workerId, deadAfterMs: config.deadAfterMs, defaultTimeoutMs: config.jobTimeoutMs, graceMs: config.deadAfterMs }
+          : undefined,
+      signals,
     });
     const publishers = {
       heartbeat,
@@ -181,6 +196,7 @@ export class Daemon {
         deadAfterMs: config.deadAfterMs,
         defaultTimeoutMs: config.jobTimeoutMs,
         events: this.events,
+        signals,
       }),
       retention: new RetentionPublisher({ db: this.db, leader: this.leader, retentionHours: config.retentionHours, events: this.events }),
       ready,

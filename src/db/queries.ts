@@ -57,6 +57,38 @@ export interface Probe {
   liveWorkerQueues: string[];
   /** Some pending job has a cancel request. */
   pendingCancels: boolean;
+  /** Leader only: some worker's heartbeat is older than dead-after. */
+  deadWorkers: boolean;
+  /** Leader only: some running job is past its timeout plus the grace. */
+  overdue: boolean;
+}
+
+/** What the leader's part of the probe needs; `undefined` on a follower. */
+export interface LeaderProbe {
+  worker: string;
+  deadAfterMs: number;
+  defaultTimeoutMs: number;
+  graceMs: number;
+}
+
+/**
+ * EXISTS: a worker other than `worker` is silent for longer than dead-after. The derived
+ * table (materialised: LIMIT) lets the heartbeat UPDATE of job_workers read job_workers.
+ * Params: dead-after ms, worker.
+ */
+const DEAD_WORKERS_EXIST = `EXISTS (SELECT 1 FROM (
+    SELECT id FROM job_workers WHERE heartbeat_at < NOW(3) - INTERVAL ? * 1000 MICROSECOND AND id <> ? LIMIT 1) d)`;
+/** EXISTS: a running job past its timeout plus grace. Params: default timeout ms, grace ms. */
+const OVERDUE_EXIST = `EXISTS (SELECT 1 FROM jobs o LEFT JOIN job_queues oq ON oq.name = o.queue
+    WHERE o.status = 'running'
+      AND o.started_at < NOW(3) - INTERVAL (COALESCE(o.timeout_ms, oq.timeout_ms, ?) + ?) * 1000 MICROSECOND)`;
+
+function leaderChecks(leader: LeaderProbe | undefined): { sql: string; params: unknown[] } {
+  if (!leader) return { sql: '0 AS dead_workers, 0 AS overdue', params: [] };
+  return {
+    sql: `${DEAD_WORKERS_EXIST} AS dead_workers, ${OVERDUE_EXIST} AS overdue`,
+    params: [leader.deadAfterMs, leader.worker, leader.defaultTimeoutMs, leader.graceMs],
+  };
 }
 
 /** Keeps only rows of the served queues; `[]` serves all. */
@@ -66,13 +98,14 @@ function queueFilter(column: string, queues: readonly string[]): { sql: string; 
 
 /**
  * One statement a poll: queue settings, which queues have due work, queues not yet
- * registered, live workers, and whether pending cancel requests wait. Every subquery is
- * served by an index (jobs_claim, jobs_cancel, job_workers_heartbeat).
- * Params: served queues, dead-after ms.
+ * registered, live workers, whether pending cancel requests wait, and — for the leader —
+ * whether its sweeps have anything to do. Every subquery is served by an index.
+ * Params: served queues, dead-after ms, leader checks.
  */
-export async function jobsProbe(db: Executor, queues: readonly string[], deadAfterMs: number): Promise<Probe> {
+export async function jobsProbe(db: Executor, queues: readonly string[], deadAfterMs: number, leader?: LeaderProbe): Promise<Probe> {
   const qf = queueFilter('q.name', queues);
   const jf = queueFilter('j.queue', queues);
+  const lc = leaderChecks(leader);
   const rows = await db.run<Array<Record<string, unknown>>>(
     'jobsProbe',
     `SELECT
@@ -90,8 +123,9 @@ export async function jobsProbe(db: Executor, queues: readonly string[], deadAft
             AND NOT EXISTS (SELECT 1 FROM job_queues k WHERE k.name = j.queue)) n) AS new_queues,
        (SELECT JSON_ARRAYAGG(w.queues) FROM job_workers w
         WHERE w.heartbeat_at >= NOW(3) - INTERVAL ? * 1000 MICROSECOND) AS live_workers,
-       EXISTS (SELECT 1 FROM jobs c WHERE c.cancel_pending = 1) AS pending_cancels`,
-    [...qf.params, ...jf.params, deadAfterMs],
+       EXISTS (SELECT 1 FROM jobs c WHERE c.cancel_pending = 1) AS pending_cancels,
+       ${lc.sql}`,
+    [...qf.params, ...jf.params, deadAfterMs, ...lc.params],
   );
   const row = rows[0] ?? {};
   const parse = <T>(v: unknown): T[] => (v == null ? [] : ((typeof v === 'string' ? JSON.parse(v) : v) as T[]));
@@ -109,7 +143,44 @@ export async function jobsProbe(db: Executor, queues: readonly string[], deadAft
     newQueues: parse<string>(row.new_queues),
     liveWorkerQueues: parse<string>(row.live_workers),
     pendingCancels: Boolean(Number(row.pending_cancels)),
+    deadWorkers: Boolean(Number(row.dead_workers)),
+    overdue: Boolean(Number(row.overdue)),
   };
+}
+
+/**
+ * The idle replica's heartbeat and probe in one statement: refreshes heartbeat_at only if
+ * nothing waits for this replica — no due job in a served, unpaused queue, no new queue,
+ * no pending cancel, and (leader) no dead worker or overdue job. True: beat written and
+ * all quiet. False: something to do (or the row is gone): run the full probe.
+ * Params: worker, served queues, leader checks.
+ */
+export async function workersHeartbeatIfQuiet(
+  db: Executor,
+  worker: string,
+  queues: readonly string[],
+  leader?: LeaderProbe,
+): Promise<boolean> {
+  const qf = queueFilter('q.name', queues);
+  const nf = queueFilter('n.queue', queues);
+  const leaderQuiet = leader ? `AND NOT ${DEAD_WORKERS_EXIST} AND NOT ${OVERDUE_EXIST}` : '';
+  const r = await db.run<{ affectedRows: number }>(
+    'workersHeartbeatIfQuiet',
+    `UPDATE job_workers SET heartbeat_at = NOW(3)
+     WHERE id = ?
+       AND NOT EXISTS (
+         SELECT 1 FROM job_queues q
+         WHERE ${qf.sql} AND q.paused = 0
+           AND EXISTS (SELECT 1 FROM jobs j WHERE j.status = 'pending' AND j.queue = q.name
+                         AND j.run_at <= NOW(3) AND j.paused = 0 AND j.cancel_requested_at IS NULL))
+       AND NOT EXISTS (
+         SELECT 1 FROM (SELECT DISTINCT n.queue FROM jobs n WHERE n.status = 'pending' AND ${nf.sql}) d
+         WHERE NOT EXISTS (SELECT 1 FROM job_queues k WHERE k.name = d.queue))
+       AND NOT EXISTS (SELECT 1 FROM jobs c WHERE c.cancel_pending = 1)
+       ${leaderQuiet}`,
+    [worker, ...qf.params, ...nf.params, ...(leader ? [leader.deadAfterMs, leader.worker, leader.defaultTimeoutMs, leader.graceMs] : [])],
+  );
+  return r.affectedRows === 1;
 }
 
 /** Registers queues first seen in jobs. Params: names. */

@@ -26,6 +26,8 @@ export interface CreateLeaderOptions {
   leaseDurationMs?: number;
   /** Time between rounds, ms. Default 2000 for the Lease, 5000 for the MySQL lock. */
   renewIntervalMs?: number;
+  /** MySQL lock only: how often the leader re-checks its lock. Default: renewIntervalMs. */
+  leaderCheckIntervalMs?: number;
   /**
    * Prepended to `/var/run/secrets/kubernetes.io/serviceaccount` both for the in-cluster
    * check and by `KubeConfig.loadFromCluster(pathPrefix)`; tests point it at a temp dir
@@ -65,6 +67,7 @@ export function createLeader(opts: CreateLeaderOptions): Leader {
       connection: opts.mysql,
       lockName: opts.lockName,
       renewIntervalMs: opts.renewIntervalMs,
+      leaderCheckIntervalMs: opts.leaderCheckIntervalMs,
       logger: opts.logger,
     });
   }

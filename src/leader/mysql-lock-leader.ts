@@ -24,6 +24,12 @@ export interface MysqlLockLeaderOptions {
    * Default 5000.
    */
   renewIntervalMs?: number;
+  /**
+   * How often the leader re-checks that its session still holds the lock. A lost
+   * connection ends leadership at once anyway (mysql2 reports it); this catches the
+   * rest. Default: renewIntervalMs.
+   */
+  leaderCheckIntervalMs?: number;
   /** Ceiling of the doubling reconnect backoff, ms. Default 30000. */
   maxBackoffMs?: number;
   logger?: Logger;
@@ -48,6 +54,7 @@ interface LockRow extends RowDataPacket {
 export class MysqlLockLeader implements Leader {
   private readonly connect: () => Promise<Connection>;
   private readonly renewIntervalMs: number;
+  private readonly leaderCheckIntervalMs: number;
   private readonly maxBackoffMs: number;
   private readonly log: Logger;
   private readonly leadership: Leadership;
@@ -60,6 +67,7 @@ export class MysqlLockLeader implements Leader {
 
   constructor(opts: MysqlLockLeaderOptions) {
     this.renewIntervalMs = opts.renewIntervalMs ?? 5_000;
+    this.leaderCheckIntervalMs = opts.leaderCheckIntervalMs ?? this.renewIntervalMs;
     this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
     if (!Number.isInteger(this.renewIntervalMs) || this.renewIntervalMs <= 0) {
       throw new RangeError(`MysqlLockLeader: renewIntervalMs must be a whole number > 0 (got ${this.renewIntervalMs})`);
@@ -129,7 +137,7 @@ export class MysqlLockLeader implements Leader {
     try {
       await this.runOnce();
       this.failures = 0;
-      return this.leadership.current ? this.renewIntervalMs : withJitter(this.renewIntervalMs);
+      return this.leadership.current ? this.leaderCheckIntervalMs : withJitter(this.renewIntervalMs);
     } catch (err) {
       if (this.conn) this.drop(this.conn, 'lock round failed');
       else this.backOff();

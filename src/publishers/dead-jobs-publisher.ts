@@ -3,6 +3,7 @@ import { jobsCancelOverdue, jobsRescueOf, workersDeleteDead, workersSelectDead }
 import type { SluiceEvents } from '../events.js';
 import type { Leader } from '../leader/leader.js';
 import type { Pollable } from './poller.js';
+import type { SweepSignals } from './sweep-signals.js';
 
 export interface DeadJobsOptions {
   db: Database;
@@ -12,6 +13,8 @@ export interface DeadJobsOptions {
   deadAfterMs: number;
   defaultTimeoutMs: number;
   events: SluiceEvents;
+  /** The probe's hints; without them the sweep runs every interval. */
+  signals?: SweepSignals;
 }
 
 /**
@@ -26,8 +29,8 @@ export class DeadJobsPublisher implements Pollable {
   constructor(private readonly opts: DeadJobsOptions) {}
 
   async runOnce(): Promise<number> {
-    const { intervalMs, leader } = this.opts;
-    if (leader.isLeader()) await this.sweep();
+    const { intervalMs, leader, signals } = this.opts;
+    if (leader.isLeader() && (signals?.worthSweeping ?? true)) await this.sweep();
     return intervalMs;
   }
 

@@ -9,13 +9,16 @@ import {
   jobsSelectReady,
   queuesLockActive,
   queuesRegister,
+  workersHeartbeatIfQuiet,
   type ClaimedJob,
+  type LeaderProbe,
   type QueueRow,
 } from '../db/queries.js';
 import { isDuplicateKeyError } from '../errors.js';
 import type { SluiceEvents } from '../events.js';
 import { TokenBucket } from '../token-bucket.js';
 import type { Pollable } from './poller.js';
+import type { SweepSignals } from './sweep-signals.js';
 
 export interface ReadyJobsOptions {
   db: Database;
@@ -31,6 +34,12 @@ export interface ReadyJobsOptions {
   admit: (job: RunnableJob) => boolean;
   /** Claimed jobs not yet started (the channel and the runner's token stage). */
   queued: () => number;
+  /** The heartbeat, so an idle tick can write it together with the probe. */
+  heartbeat?: { dueInMs(): number; beaten(): void };
+  /** The leader's part of the probe, while this replica leads. */
+  leaderProbe?: () => LeaderProbe | undefined;
+  /** Where the probe leaves hints for the leader's sweeps. */
+  signals?: SweepSignals;
   random?: () => number;
 }
 
@@ -78,13 +87,17 @@ export class ReadyJobsPublisher implements Pollable {
     if (room() < Math.ceil(channel.capacity / 2)) return 5;
 
     let probed = false;
+    if (this.idle && (await this.quietHeartbeat())) {
+      this.last = { claimed: 0, probed: true };
+      return this.idleDelay();
+    }
     if (this.idle || performance.now() - this.lastProbeAt >= pollMs) {
       await this.probe();
       probed = true;
       if (![...this.settings.values()].some((q) => q.ready && this.serves(q.name) && !q.paused)) {
         this.idle = true;
         this.last = { claimed: 0, probed };
-        return jitter(pollMs, random);
+        return this.idleDelay();
       }
     }
 
@@ -111,9 +124,32 @@ export class ReadyJobsPublisher implements Pollable {
       if (this.opts.admit(runnable)) await channel.send(runnable);
     }
     this.last = { claimed: claimed.length, probed };
-    if (claimed.length === 0) return jitter(pollMs, random);
+    if (claimed.length === 0) return this.idleDelay();
     // A full batch means more is waiting: go again at once.
     return claimed.length >= space ? 0 : jitter(pollMs, random);
+  }
+
+  /**
+   * Idle polls cost one statement each, and the heartbeat rides on one of them: when it
+   * is due before the next poll, one UPDATE writes it if nothing waits (the usual idle
+   * case). Returns true when that settled this poll.
+   */
+  private async quietHeartbeat(): Promise<boolean> {
+    const { heartbeat, db, worker, queues, pollMs } = this.opts;
+    if (!heartbeat || heartbeat.dueInMs() > pollMs) return false;
+    if (!(await workersHeartbeatIfQuiet(db, worker, queues, this.opts.leaderProbe?.()))) return false;
+    heartbeat.beaten();
+    this.opts.signals?.update({ deadWorkers: false, overdue: false });
+    return true;
+  }
+
+  /**
+   * The wait after a poll that found nothing: the interval stretched by 0–5 %, so replicas
+   * drift apart and an idle replica stays under one statement a second, while a job
+   * inserted at a random instant still waits about half the interval.
+   */
+  private idleDelay(): number {
+    return Math.round(this.opts.pollMs * (1 + (this.opts.random ?? Math.random)() * 0.05));
   }
 
   private serves(queue: string): boolean {
@@ -122,7 +158,8 @@ export class ReadyJobsPublisher implements Pollable {
 
   private async probe(): Promise<void> {
     const { db, queues, deadAfterMs } = this.opts;
-    const probe = await jobsProbe(db, queues, deadAfterMs);
+    const probe = await jobsProbe(db, queues, deadAfterMs, this.opts.leaderProbe?.());
+    this.opts.signals?.update(probe);
     const settings = new Map(probe.queues.map((q) => [q.name, q]));
     if (probe.newQueues.length > 0) {
       await queuesRegister(db, probe.newQueues);
