@@ -9,8 +9,10 @@
  * server, else 127.0.0.1:3306).
  *
  * Knobs (environment): BENCH_N (20000), BENCH_CONCURRENCY (50), BENCH_SCENARIOS (all,
- * comma list), BENCH_IDLE_S (60), BENCH_TRICKLE_S (30), BENCH_RATE_N (500),
+ * comma list), BENCH_IDLE_S (60), BENCH_TRICKLE_S (45), BENCH_RATE_N (500),
+ * BENCH_LOAD_RATE (2000 jobs/s) and BENCH_LOAD_S (10) for the steady-load scenario,
  * BENCH_BIG_ROWS (1000000), BENCH_POLL_MS (poll interval of the throughput scenarios, 200).
+ * BENCH_JOB_MS (0: each throughput job sleeps this long; 20 stands for I/O-bound jobs).
  * Any SLUICE_* variable set for the bench is passed to the daemons and wins.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -23,13 +25,17 @@ const env = process.env;
 const N = Number(env.BENCH_N ?? 20_000);
 const CONCURRENCY = env.BENCH_CONCURRENCY ?? '50';
 const IDLE_S = Number(env.BENCH_IDLE_S ?? 60);
-const TRICKLE_S = Number(env.BENCH_TRICKLE_S ?? 30);
+const TRICKLE_S = Number(env.BENCH_TRICKLE_S ?? 45);
 const RATE_N = Number(env.BENCH_RATE_N ?? 500);
+const LOAD_RATE = Number(env.BENCH_LOAD_RATE ?? 2000);
+const LOAD_S = Number(env.BENCH_LOAD_S ?? 10);
 const BIG_ROWS = Number(env.BENCH_BIG_ROWS ?? 1_000_000);
 const POLL_MS = env.BENCH_POLL_MS ?? '200';
+/** How long each throughput job sleeps: 0 is a no-op; 20 ms stands for a job waiting on I/O. */
+const JOB_MS = Number(env.BENCH_JOB_MS ?? 0);
 const DB = 'sluice_bench';
 const USER = 'sluice_bench';
-const SCENARIOS = (env.BENCH_SCENARIOS ?? 'throughput,throughput-3,idle,latency,rate,big-table').split(',').map((s) => s.trim());
+const SCENARIOS = (env.BENCH_SCENARIOS ?? 'throughput,throughput-3,idle,load,latency,rate,big-table').split(',').map((s) => s.trim());
 
 const server = new URL(env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/');
 const rootUrl = `mysql://${server.username || 'root'}${server.password ? `:${server.password}` : ''}@${server.hostname}:${server.port || 3306}/`;
@@ -120,9 +126,9 @@ async function until(probe: () => Promise<boolean>, timeoutMs: number, intervalM
   }
 }
 
-async function insertNoops(n: number): Promise<void> {
+async function insertNoops(n: number, ms = 0): Promise<void> {
   for (let done = 0; done < n; done += 5000) {
-    const rows = Array.from({ length: Math.min(5000, n - done) }, () => ['sleep', '{"ms":0}']);
+    const rows = Array.from({ length: Math.min(5000, n - done) }, () => ['sleep', JSON.stringify({ ms })]);
     await q(`INSERT INTO ${DB}.jobs (type, payload) VALUES ?`, [rows]);
   }
 }
@@ -152,7 +158,7 @@ async function throughput(scenario: string, replicas: number, beforeStart?: () =
   // Clock: the server's, from the first insert to the last finished_at. The bench polls
   // slowly so that its own counting does not load the server it measures.
   const [{ t0 }] = (await q('SELECT NOW(3) AS t0')) as unknown as [{ t0: string }];
-  await insertNoops(N);
+  await insertNoops(N, JOB_MS);
   const firstId = beforeStart ? BIG_ROWS : 0;
   await until(async () => Number((await q(`SELECT COUNT(*) n FROM ${DB}.jobs WHERE status = 'done' AND id > ?`, [firstId]))[0]?.n) >= N, 600_000, 250);
   const used = (await statements()) - before;
@@ -172,6 +178,7 @@ async function throughput(scenario: string, replicas: number, beforeStart?: () =
     peak_rss_mb: peak,
     concurrency: Number(CONCURRENCY),
     poll_ms: Number(POLL_MS),
+    job_ms: JOB_MS,
     jobs_per_replica: perWorker.map((r) => Number(r.n)),
   };
 }
@@ -197,13 +204,36 @@ async function latency(): Promise<Result> {
   while (Date.now() < deadline) {
     await q(`INSERT INTO ${DB}.jobs (type, payload) VALUES ('sleep', '{"ms":0}')`);
     n++;
-    await new Promise((r) => setTimeout(r, 50 + Math.random() * 400));
+    // Sparse arrivals at random instants: the replica is idle between most of them.
+    await new Promise((r) => setTimeout(r, 100 + Math.random() * 700));
   }
   await until(async () => Number((await q(`SELECT COUNT(*) n FROM ${DB}.jobs WHERE status = 'done'`))[0]?.n) >= n, 30_000);
   const used = (await statements()) - before;
   const peak = await stopReplicas(daemons);
   const { p50, p99 } = await pickupPercentiles();
   return { scenario: 'latency', replicas: 1, n, jobs_per_s: null, statements_per_job: round(used / n, 3), idle_statements_per_s: null, p50_pickup_ms: p50, p99_pickup_ms: p99, peak_rss_mb: peak, poll_ms: 1000 };
+}
+
+/** Steady arrivals below capacity (the default poll interval): pickup latency under load. */
+async function load(): Promise<Result> {
+  await resetDatabase();
+  const daemons = await startReplicas(1, { SLUICE_CONCURRENCY: CONCURRENCY, SLUICE_RATE: '1000000' });
+  const before = await statements();
+  const tickMs = 50;
+  const perTick = Math.max(1, Math.round((LOAD_RATE * tickMs) / 1000));
+  const started = performance.now();
+  let n = 0;
+  while (performance.now() - started < LOAD_S * 1000) {
+    const next = started + ((n / perTick) + 1) * tickMs;
+    await q(`INSERT INTO ${DB}.jobs (type, payload) VALUES ?`, [Array.from({ length: perTick }, () => ['sleep', '{"ms":0}'])]);
+    n += perTick;
+    await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
+  }
+  await until(async () => Number((await q(`SELECT COUNT(*) n FROM ${DB}.jobs WHERE status = 'done'`))[0]?.n) >= n, 60_000, 250);
+  const used = (await statements()) - before;
+  const peak = await stopReplicas(daemons);
+  const { p50, p99 } = await pickupPercentiles();
+  return { scenario: 'load', replicas: 1, n, jobs_per_s: Math.round(n / LOAD_S), statements_per_job: round(used / n, 4), idle_statements_per_s: null, p50_pickup_ms: p50, p99_pickup_ms: p99, peak_rss_mb: peak, poll_ms: 1000, arrival_rate: LOAD_RATE };
 }
 
 async function rate(): Promise<Result> {
@@ -224,7 +254,7 @@ async function bigTable(): Promise<Result> {
   const r = await throughput('big-table', 1, async () => {
     await q(
       `INSERT INTO ${DB}.jobs (type, payload, status, attempts, started_at, finished_at, result)
-       SELECT 'sleep', '{"ms":0}', 'done', 1, NOW(3) - INTERVAL 1 HOUR, NOW(3) - INTERVAL 1 HOUR, '{"slept":0}' FROM seq_1_to_${BIG_ROWS}`,
+       SELECT 'sleep', '{"ms":0}', 'done', 1, NOW(3) - INTERVAL 1 HOUR, NOW(3) - INTERVAL 1 HOUR, '{"slept":0}' FROM ${DB}.seq_1_to_${BIG_ROWS}`,
     );
     await q(`ANALYZE TABLE ${DB}.jobs`);
   });
@@ -236,6 +266,7 @@ async function main(): Promise<void> {
     throughput: () => throughput('throughput', 1),
     'throughput-3': () => throughput('throughput-3', 3),
     idle,
+    load,
     latency,
     rate,
     'big-table': bigTable,

@@ -136,11 +136,12 @@ export class Daemon {
       namespace: config.namespace,
       // Lease: renew every heartbeat, valid for half the dead-after span.
       // MySQL lock: followers try every half dead-after span (a dead leader's lock is free
-      // the moment its session ends); the leader re-checks every two spans (a lost
-      // session is reported at once anyway). Idle, that is nearly no statement at all.
+      // the moment its session ends); the leader re-checks rarely (a lost session is
+      // reported at once anyway, and two leaders for a while only repeat fenced,
+      // idempotent sweeps). Idle, leadership costs next to no statement.
       renewIntervalMs: config.heartbeatMs,
       leaseDurationMs: Math.max(3 * config.heartbeatMs, Math.floor(config.deadAfterMs / 2)),
-      ...(inKubernetesCluster() ? {} : { renewIntervalMs: Math.floor(config.deadAfterMs / 2), leaderCheckIntervalMs: 2 * config.deadAfterMs }),
+      ...(inKubernetesCluster() ? {} : { renewIntervalMs: Math.floor(config.deadAfterMs / 2), leaderCheckIntervalMs: 10 * config.deadAfterMs }),
       logger,
     });
     this.leader.onChange((leader) => this.events.emit('leader:changed', { leader }));

@@ -224,24 +224,28 @@ export class JobRunner {
 
   private async takeTokens(): Promise<void> {
     const { channel, limiter } = this.opts;
-    // One round of slots ahead, or one token batch when the rate is high: either way the
-    // runner never waits on the limiter while tokens are plentiful.
-    const ahead = Math.max(this.opts.concurrency, limiter.maxBatch);
+    // Tokens are taken at most one round of slots ahead, or 10 ms of the rate when that is
+    // more: the runner never waits on the limiter while tokens are plentiful, and granted
+    // starts never pile up beyond what the bucket would have allowed a moment later.
+    const ahead = Math.max(this.opts.concurrency, Math.min(limiter.batchHint, channel.capacity));
+    let waiting: Entry[] = [];
     for (;;) {
       while (this.ready.length >= ahead && !this.stopping) await new Promise<void>((r) => this.tokenWaiters.push(r));
       if (this.stopping) return;
-      const first = await channel.receive();
-      if (first === undefined || this.stopping) return;
-      const batch = [first];
-      const most = Math.min(ahead - this.ready.length, limiter.maxBatch);
-      while (batch.length < most && channel.size > 0) batch.push((await channel.receive())!);
-      const entries = batch.map((job) => this.held.get(job.id)).filter((e): e is Entry => e !== undefined && e.state === 'queued');
-      if (entries.length === 0) continue;
+      if (waiting.length === 0) {
+        const first = await channel.receive();
+        if (first === undefined || this.stopping) return;
+        const batch = [first];
+        while (batch.length < ahead - this.ready.length && channel.size > 0) batch.push((await channel.receive())!);
+        waiting = batch.map((job) => this.held.get(job.id)).filter((e): e is Entry => e !== undefined && e.state === 'queued');
+        if (waiting.length === 0) continue;
+      }
       const waitStart = performance.now();
-      await Promise.race([limiter.take(entries.length), this.stopped]);
+      const granted = await Promise.race([limiter.take(Math.min(waiting.length, ahead - this.ready.length)), this.stopped.then(() => 0)]);
       const waitedMs = performance.now() - waitStart;
-      for (const e of entries) e.limiterWaitMs = waitedMs;
-      this.ready.push(...entries);
+      const go = waiting.splice(0, granted).filter((e) => e.state === 'queued'); // cancelled meanwhile
+      for (const e of go) e.limiterWaitMs = waitedMs;
+      this.ready.push(...go);
       this.wakeSlotWaiters();
     }
   }
@@ -303,7 +307,7 @@ export class JobRunner {
       if (write) {
         if (writer.withdrawStart(run)) {
           // Ended before its `running` write went out: one statement records both.
-          write = { ...write, from: 'queued', attempts: job.attempts, started: true, ranMs: durationMs };
+          write = { ...write, from: 'queued', attempts: job.attempts, started: true, startedAt: entry.startedAt };
         } else if (!(await started)) {
           write = undefined; // the row was taken from this run: its answer is dropped
         }

@@ -5,13 +5,16 @@ import Bottleneck from 'bottleneck';
  * no longer maintained: swapping it touches one file.
  */
 export interface RateLimiter {
-  /** Resolves when `n` starts are allowed (n ≤ `maxBatch`). */
-  take(n?: number): Promise<void>;
   /**
-   * Most tokens worth taking at once: about 10 ms of the rate, at least 1, at most the
-   * bucket. Taking tokens per job would cost a timer tick each (≤ 1000 starts/s).
+   * Waits for at least one token, then takes as many as are there, up to `n`; resolves
+   * with how many were granted. Taking tokens one job at a time would cost bottleneck's
+   * timer tick per job (a few ms each).
    */
+  take(n: number): Promise<number>;
+  /** The bucket's size: no more can be granted at once. */
   readonly maxBatch: number;
+  /** What the rate yields in 10 ms (at least 1): how far ahead of the slots it is safe to take. */
+  readonly batchHint: number;
   stop(): Promise<void>;
 }
 
@@ -25,6 +28,7 @@ export class TokenBucketLimiter implements RateLimiter {
   private readonly bottleneck: Bottleneck;
   private readonly timer: NodeJS.Timeout;
   readonly maxBatch: number;
+  readonly batchHint: number;
   private last = performance.now();
   private carry = 0;
   private refilling = false;
@@ -33,15 +37,21 @@ export class TokenBucketLimiter implements RateLimiter {
     private readonly rate: number,
     private readonly burst: number,
   ) {
-    this.maxBatch = Math.max(1, Math.min(Math.floor(burst), Math.floor(rate / 100)));
+    this.maxBatch = Math.max(1, Math.floor(burst));
+    this.batchHint = Math.max(1, Math.min(this.maxBatch, Math.floor(rate / 100)));
     this.bottleneck = new Bottleneck({ reservoir: Math.floor(burst) });
     const tickMs = Math.min(50, Math.max(5, Math.round(1000 / rate)));
     this.timer = setInterval(() => void this.refill(), tickMs);
     this.timer.unref();
   }
 
-  async take(n = 1): Promise<void> {
-    await this.bottleneck.schedule({ weight: Math.min(n, this.maxBatch) }, () => Promise.resolve());
+  async take(n: number): Promise<number> {
+    // Only the runner's token stage takes tokens, one request at a time: what the
+    // reservoir holds now is still there when the request below is served.
+    const available = (await this.bottleneck.currentReservoir()) ?? 0;
+    const weight = Math.max(1, Math.min(n, this.maxBatch, available));
+    await this.bottleneck.schedule({ weight }, () => Promise.resolve());
+    return weight;
   }
 
   async stop(): Promise<void> {

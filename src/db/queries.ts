@@ -308,10 +308,11 @@ export interface Outcome {
   uncount?: boolean;
   /**
    * from 'queued' only: the run did start (its `running` write was folded into this one):
-   * count the attempt and set started_at `ranMs` before now.
+   * count the attempt and set started_at to when it began.
    */
   started?: boolean;
-  ranMs?: number;
+  /** performance.now() when the run began: the statement turns it into "ms before NOW(3)". */
+  startedAt?: number;
 }
 
 /**
@@ -326,7 +327,11 @@ export async function jobsFinish(db: Executor, worker: string, outcomes: readonl
   const { from, status } = first;
   const uncount = first.uncount ? 1 : 0;
   const started = first.started ? 1 : 0;
-  const doc = JSON.stringify(outcomes.map((o) => [o.id, o.attempts, o.result ?? null, o.error ?? null, o.delayMs ?? 0, Math.round(o.ranMs ?? 0)]));
+  // Measured as the statement is built, so batching delays do not shift started_at.
+  const now = performance.now();
+  const doc = JSON.stringify(
+    outcomes.map((o) => [o.id, o.attempts, o.result ?? null, o.error ?? null, o.delayMs ?? 0, o.startedAt === undefined ? 0 : Math.round(now - o.startedAt)]),
+  );
   const r = await db.run<{ affectedRows: number }>(
     'jobsFinish',
     `UPDATE jobs j

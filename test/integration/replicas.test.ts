@@ -83,4 +83,34 @@ describe('several replicas, one truth (real child processes)', () => {
       await stopAll(replicas);
     }
   });
+  it('a container restarted with the same worker id recovers its previous life at once', async () => {
+    await pool.query('DELETE FROM jobs');
+    // Dead-after is a minute: only the restart's own recovery can bring these jobs back in time.
+    const env = { SLUICE_WORKER_ID: 'phoenix', SLUICE_CONCURRENCY: '2', SLUICE_PREFETCH: '4', SLUICE_DEAD_AFTER_MS: '60000' };
+    const first = spawnDaemon(testEnv(db.url, env));
+    await waitForWorker(pool, 'phoenix');
+    const ids = await insertJobs(pool, Array.from({ length: 4 }, () => ({ type: 'record', payload: { ms: 1500 } })));
+    await waitFor(async () => (await rows("SELECT id FROM jobs WHERE worker = 'phoenix' AND status = 'running'")).length === 2);
+    await waitFor(async () => (await rows("SELECT id FROM jobs WHERE worker = 'phoenix' AND status = 'queued'")).length === 2);
+    const running = (await rows("SELECT id FROM jobs WHERE status = 'running'")).map((r) => Number(r.id));
+    first.proc.kill('SIGKILL');
+    await first.exited;
+
+    const second = spawnDaemon(testEnv(db.url, env));
+    try {
+      await waitFor(async () => (await rows("SELECT id FROM jobs WHERE status = 'done' AND id IN (?)", [ids])).length === 4, {
+        timeoutMs: 20_000,
+        message: 'the restarted worker finished its previous life’s jobs',
+      });
+      for (const r of await rows('SELECT id, attempts, error FROM jobs WHERE id IN (?)', [running])) {
+        assert.equal(Number(r.attempts), 2, `job ${r.id}: the interrupted run counts as an attempt`);
+        assert.match(String(r.error), /worker restarted while running it \(worker phoenix, attempt 1\)/);
+      }
+      const others = ids.filter((id) => !running.includes(id));
+      for (const r of await rows('SELECT attempts FROM jobs WHERE id IN (?)', [others])) assert.equal(Number(r.attempts), 1, 'queued ones came back unchanged');
+    } finally {
+      second.proc.kill('SIGTERM');
+      await second.exited;
+    }
+  });
 });
