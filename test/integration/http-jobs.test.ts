@@ -123,7 +123,7 @@ describe('http jobs end to end: a row calls a real service, the outcome lands in
 
   it('cancel during a slow response aborts the request and cancels the job', async () => {
     const id = await insertJob(pool, { type: 'http', payload: { url: `${base}/slow` } });
-    await waitFor(async () => seen.some((s) => s.path === '/slow'));
+    await waitFor(() => Promise.resolve(seen.some((s) => s.path === '/slow')));
     await pool.query('UPDATE jobs SET cancel_requested_at = NOW(3) WHERE id = ?', [id]);
     const job = await settled(id, ['cancelled'], 5000);
     assert.match(job.error ?? '', /cancelled while running/);
