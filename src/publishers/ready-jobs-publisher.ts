@@ -21,10 +21,14 @@ import type { Pollable } from './poller.js';
 import type { SweepSignals } from './sweep-signals.js';
 
 /**
- * Wait after a claim that found work but did not fill the channel. Under steady load it
- * bounds pickup latency (about half of it on average) at ~4 statements per look.
+ * Waits after a claim that found work but did not fill the channel: long enough that a
+ * steady stream brings about BUSY_BATCH jobs per look (a claim costs ~4 statements), never
+ * longer than BUSY_REPOLL_MAX_MS (pickup latency is about half the wait), never shorter
+ * than BUSY_REPOLL_MIN_MS. The first empty look then backs off from BUSY_REPOLL_MIN_MS.
  */
-export const BUSY_REPOLL_MS = 25;
+export const BUSY_BATCH = 100;
+export const BUSY_REPOLL_MIN_MS = 10;
+export const BUSY_REPOLL_MAX_MS = 50;
 
 export interface ReadyJobsOptions {
   db: Database;
@@ -74,6 +78,8 @@ export class ReadyJobsPublisher implements Pollable {
   private idle = true;
   /** Looks in a row that found nothing: the wait doubles from BUSY_REPOLL_MS to the poll interval. */
   private emptyLooks = Infinity;
+  /** When the last claim that found work began (performance.now()), to gauge the arrival rate. */
+  private lastClaimAt: number | undefined;
   private rotation = 0;
   private liveWorkerQueues: string[] = [];
   last: ClaimReport = { claimed: 0, probed: false };
@@ -132,11 +138,20 @@ export class ReadyJobsPublisher implements Pollable {
       if (this.opts.admit(runnable)) await channel.send(runnable);
     }
     this.last = { claimed: claimed.length, probed };
-    if (claimed.length === 0) return this.emptyLook();
+    if (claimed.length === 0) {
+      this.lastClaimAt = undefined;
+      return this.emptyLook();
+    }
     // A full batch means more is waiting: go again at once. A partial one means work is
     // flowing: look again shortly; empty looks then back off to the poll interval.
     this.emptyLooks = 0;
-    return claimed.length >= space ? 0 : Math.min(pollMs, BUSY_REPOLL_MS);
+    const now = performance.now();
+    const since = this.lastClaimAt === undefined ? undefined : now - this.lastClaimAt;
+    this.lastClaimAt = now;
+    if (claimed.length >= space) return 0;
+    const perMs = since === undefined ? undefined : claimed.length / Math.max(1, since);
+    const wait = perMs === undefined ? BUSY_REPOLL_MAX_MS / 2 : BUSY_BATCH / perMs;
+    return Math.min(pollMs, BUSY_REPOLL_MAX_MS, Math.max(BUSY_REPOLL_MIN_MS, Math.round(wait)));
   }
 
   /**
@@ -163,7 +178,7 @@ export class ReadyJobsPublisher implements Pollable {
   private emptyLook(): number {
     this.emptyLooks++;
     const { pollMs } = this.opts;
-    const backoff = BUSY_REPOLL_MS * 2 ** this.emptyLooks;
+    const backoff = BUSY_REPOLL_MIN_MS * 2 ** this.emptyLooks;
     if (backoff < pollMs) return backoff;
     return Math.round(pollMs * (1 + (this.opts.random ?? Math.random)() * 0.05));
   }
