@@ -1,4 +1,5 @@
 import type mysql from 'mysql2/promise';
+import { waitFor } from './database.js';
 
 /** A jobs row to insert; anything left out takes the table's default. */
 export interface JobSpec {
@@ -65,6 +66,19 @@ export async function getJob(pool: mysql.Pool, id: number): Promise<JobRow> {
   const [rows] = await pool.query<mysql.RowDataPacket[]>('SELECT * FROM jobs WHERE id = ?', [id]);
   if (!rows[0]) throw new Error(`job ${id} not found`);
   return rows[0] as JobRow;
+}
+
+const FINAL = ['done', 'failed', 'cancelled'];
+
+/** Waits until the job is final (done, failed or cancelled) and returns its row. */
+export async function waitFinished(pool: mysql.Pool, id: number, timeoutMs = 15_000): Promise<JobRow> {
+  return waitFor(
+    async () => {
+      const job = await getJob(pool, id);
+      return FINAL.includes(job.status) ? job : undefined;
+    },
+    { timeoutMs, message: `job ${id} never finished` },
+  );
 }
 
 export async function jobsByStatus(pool: mysql.Pool): Promise<Record<string, number>> {

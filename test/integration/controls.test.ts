@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
 import { spawnDaemon, testEnv, waitForWorker, type DaemonProcess } from '../helpers/daemon.js';
 import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
-import { createEffectsTable, getJob, insertJob, insertJobs, type JobRow } from '../helpers/factory.js';
+import { createEffectsTable, getJob, insertJob, insertJobs, type JobRow, waitFinished } from '../helpers/factory.js';
 
 let db: FreshDatabase;
 let pool: mysql.Pool;
@@ -14,14 +14,8 @@ async function rows(sql: string, params: unknown[] = []): Promise<mysql.RowDataP
   return r;
 }
 
-async function finished(id: number, timeoutMs = 15_000): Promise<JobRow> {
-  return waitFor(
-    async () => {
-      const job = await getJob(pool, id);
-      return ['done', 'failed', 'cancelled'].includes(job.status) ? job : undefined;
-    },
-    { timeoutMs, message: `job ${id} never finished` },
-  );
+function finished(id: number, timeoutMs?: number): Promise<JobRow> {
+  return waitFinished(pool, id, timeoutMs);
 }
 
 /** Most jobs whose [started_at, finished_at] intervals overlap at one instant. */

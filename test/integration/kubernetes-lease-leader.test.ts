@@ -13,6 +13,7 @@ import { createLeader, SERVICE_ACCOUNT_DIR } from '../../src/leader/create-leade
 import { KubernetesLeaseLeader } from '../../src/leader/kubernetes-lease-leader.js';
 import type { Leader } from '../../src/leader/leader.js';
 import { MysqlLockLeader } from '../../src/leader/mysql-lock-leader.js';
+import { watchLeaders } from '../helpers/leaders.js';
 
 const NAMESPACE = 'sluice-test';
 const LEASES = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/?]+))?(?:\?.*)?$/;
@@ -338,14 +339,7 @@ void describe('KubernetesLeaseLeader against a fake API server over HTTPS', () =
     const name = nextLeaseName();
     const a = candidate(prefixA, 'pod-a', name);
     const b = candidate(prefixB, 'pod-b', name);
-    let leadersNow = 0;
-    let mostAtOnce = 0;
-    for (const leader of [a, b]) {
-      leader.onChange((state) => {
-        leadersNow += state ? 1 : -1;
-        mostAtOnce = Math.max(mostAtOnce, leadersNow);
-      });
-    }
+    const watch = watchLeaders([a, b]);
     await Promise.all([a.start(), b.start()]);
     await waitFor('a leader', () => a.isLeader() || b.isLeader());
     const [leader, follower, followerToken] = a.isLeader() ? [a, b, 'token-b'] : [b, a, 'token-a'];
@@ -354,7 +348,7 @@ void describe('KubernetesLeaseLeader against a fake API server over HTTPS', () =
 
     assert.equal(leader.isLeader(), true);
     assert.equal(follower.isLeader(), false);
-    assert.equal(mostAtOnce, 1, 'never two leaders at once');
+    assert.equal(watch.mostAtOnce(), 1, 'never two leaders at once');
     assert.equal(api.lease(name)?.spec.holderIdentity, leader === a ? 'pod-a' : 'pod-b');
   });
 

@@ -3,6 +3,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { createConnection, type Connection, type ConnectionOptions, type RowDataPacket } from 'mysql2/promise';
 import { pino } from 'pino';
 import { defaultLockName, MysqlLockLeader } from '../../src/leader/mysql-lock-leader.js';
+import { watchLeaders } from '../helpers/leaders.js';
 
 const SERVER: ConnectionOptions = { host: '127.0.0.1', port: 3306, user: 'root', password: '', database: 'test' };
 /** TEST_LOG=debug shows the leaders' logs. */
@@ -63,14 +64,7 @@ void describe('MysqlLockLeader against the real server', () => {
     const name = uniqueLockName();
     const a = candidate(name);
     const b = candidate(name);
-    let leadersNow = 0;
-    let mostAtOnce = 0;
-    for (const leader of [a, b]) {
-      leader.onChange((state) => {
-        leadersNow += state ? 1 : -1;
-        mostAtOnce = Math.max(mostAtOnce, leadersNow);
-      });
-    }
+    const watch = watchLeaders([a, b]);
     await Promise.all([a.start(), b.start()]);
     await waitFor('a leader', () => a.isLeader() || b.isLeader());
     const follower = a.isLeader() ? b : a;
@@ -78,7 +72,7 @@ void describe('MysqlLockLeader against the real server', () => {
     // The follower keeps trying and keeps failing while the leader's session holds the lock.
     for (let i = 0; i < 3; i++) assert.deepEqual(await follower.runOnce(), { action: 'busy', leader: false });
     assert.equal(a.isLeader() !== b.isLeader(), true, 'exactly one leader');
-    assert.equal(mostAtOnce, 1, 'never two leaders at once');
+    assert.equal(watch.mostAtOnce(), 1, 'never two leaders at once');
     assert.notEqual(await holderOf(name), null, 'the lock is held on the server');
   });
 

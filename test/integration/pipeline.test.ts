@@ -4,20 +4,14 @@ import type mysql from 'mysql2/promise';
 import type { Daemon } from '../../src/daemon.js';
 import { closeFixtures, startDaemon, testEnv } from '../helpers/daemon.js';
 import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
-import { createEffectsTable, getJob, insertJob, insertJobs, type JobRow } from '../helpers/factory.js';
+import { createEffectsTable, getJob, insertJob, insertJobs, type JobRow, waitFinished } from '../helpers/factory.js';
 
 let db: FreshDatabase;
 let pool: mysql.Pool;
 let daemon: Daemon;
 
-async function finished(id: number, timeoutMs = 10_000): Promise<JobRow> {
-  return waitFor(
-    async () => {
-      const job = await getJob(pool, id);
-      return ['done', 'failed', 'cancelled'].includes(job.status) ? job : undefined;
-    },
-    { timeoutMs, message: `job ${id} never finished` },
-  );
+function finished(id: number, timeoutMs?: number): Promise<JobRow> {
+  return waitFinished(pool, id, timeoutMs);
 }
 
 describe('core pipeline: claim → channel → runner → outcome', () => {

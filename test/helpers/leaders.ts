@@ -1,0 +1,14 @@
+import type { Leader } from '../../src/leader/leader.js';
+
+/** Watches candidates' transitions; `mostAtOnce()` is the most that led at one instant. */
+export function watchLeaders(leaders: readonly Leader[]): { mostAtOnce(): number } {
+  let now = 0;
+  let most = 0;
+  for (const leader of leaders) {
+    leader.onChange((state) => {
+      now += state ? 1 : -1;
+      most = Math.max(most, now);
+    });
+  }
+  return { mostAtOnce: () => most };
+}
