@@ -130,20 +130,15 @@ export class Daemon {
     this.timers.push(staleCheck);
     await this.retry('register', () => heartbeat.register());
 
-    this.leader = this.options.leader ?? createLeader({
-      identity: config.workerId,
-      mysql: this.db.options,
-      namespace: config.namespace,
-      // Lease: renew every heartbeat, valid for half the dead-after span.
-      // MySQL lock: followers try every half dead-after span (a dead leader's lock is free
-      // the moment its session ends); the leader re-checks rarely (a lost session is
-      // reported at once anyway, and two leaders for a while only repeat fenced,
-      // idempotent sweeps). Idle, leadership costs next to no statement.
-      renewIntervalMs: config.heartbeatMs,
-      leaseDurationMs: Math.max(3 * config.heartbeatMs, Math.floor(config.deadAfterMs / 2)),
-      ...(inKubernetesCluster() ? {} : { renewIntervalMs: Math.floor(config.deadAfterMs / 2), leaderCheckIntervalMs: 10 * config.deadAfterMs }),
-      logger,
-    });
+    // Lease: renewed every heartbeat, valid for half the dead-after span.
+    // MySQL lock: followers try every half dead-after span (a dead leader's lock is free the
+    // moment its session ends); the leader re-checks rarely (a lost session is reported at
+    // once anyway, and two leaders for a while only repeat fenced, idempotent sweeps).
+    // Idle, leadership costs next to no statement.
+    const timings = inKubernetesCluster()
+      ? { renewIntervalMs: config.heartbeatMs, leaseDurationMs: Math.max(1000, 3 * config.heartbeatMs, Math.floor(config.deadAfterMs / 2)) }
+      : { renewIntervalMs: Math.floor(config.deadAfterMs / 2), leaderCheckIntervalMs: 10 * config.deadAfterMs };
+    this.leader = this.options.leader ?? createLeader({ identity: config.workerId, mysql: this.db.options, namespace: config.namespace, logger, ...timings });
     this.leader.onChange((leader) => this.events.emit('leader:changed', { leader }));
     await this.leader.start();
 

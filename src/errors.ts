@@ -25,6 +25,20 @@ export class RetryAfterError extends Error {
   }
 }
 
+/**
+ * Permanent: a PermanentJobError, or any error a handler module marks so without
+ * importing sluice — `Object.assign(new Error('…'), { permanent: true })`.
+ */
+export function isPermanent(err: Error): boolean {
+  return err instanceof PermanentJobError || err.name === 'PermanentJobError' || (err as { permanent?: unknown }).permanent === true;
+}
+
+/** The "not before" delay a handler asked for (RetryAfterError, or `retryAfterMs` on any error). */
+export function retryAfterOf(err: Error): number | undefined {
+  const ms = (err as { retryAfterMs?: unknown }).retryAfterMs;
+  return typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+}
+
 /** Anything thrown, as an Error with a readable message. */
 export function coerceError(thrown: unknown): Error {
   if (thrown instanceof Error) return thrown;

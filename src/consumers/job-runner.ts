@@ -3,7 +3,7 @@ import { retryDelayMs } from '../backoff.js';
 import type { Channel } from '../channel.js';
 import type { Database } from '../db/database.js';
 import { jobsReleaseQueued, type ClaimedJob, type HeldJobChange, type Outcome, type RunRef } from '../db/queries.js';
-import { coerceError, PermanentJobError, RetryAfterError } from '../errors.js';
+import { coerceError, isPermanent, PermanentJobError, retryAfterOf } from '../errors.js';
 import type { RunOutcome, SluiceEvents } from '../events.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import type { JobContext, JobInfo } from '../handlers/types.js';
@@ -40,19 +40,19 @@ interface Entry {
   job: RunnableJob;
   state: 'queued' | 'starting' | 'running' | 'settled';
   controller: AbortController;
-  /** Set when a cancel arrives while the start write is in flight. */
+  /** Set when an interruption arrives between the slot and the call of run(). */
   pendingInterruption?: Interruption;
   settle?: (s: Settlement) => void;
   startedAt?: number;
-  claimedAt: number;
   limiterWaitMs?: number;
 }
 
 /**
  * The consumer: takes claimed jobs from the channel, waits for a rate token (bottleneck)
- * and a concurrency slot (p-limit), marks the job running (batched), calls its handler
- * and records the outcome (batched). Every claimed job ends in exactly one of: outcome
- * written, handed back, or dropped because the row was taken from this worker.
+ * and a concurrency slot (p-limit), calls the handler, and records `running` and the
+ * outcome through the batched state writer (one write for both when the run is short).
+ * Every claimed job ends in exactly one of: outcome written, handed back, or dropped
+ * because the row was taken from this worker.
  *
  * A slot is freed when the run settles — including by timeout or cancel while a handler
  * ignores its signal — so a stuck handler cannot starve the replica.
@@ -86,10 +86,6 @@ export class JobRunner {
     return n;
   }
 
-  get heldCount(): number {
-    return this.held.size;
-  }
-
   /** Claimed jobs not started yet, wherever they wait (channel, token stage, ready list). */
   get queuedCount(): number {
     let n = 0;
@@ -105,7 +101,7 @@ export class JobRunner {
     const existing = this.held.get(job.id);
     if (existing && existing.job.attempts === job.attempts) return false;
     if (existing) this.interrupt(existing, 'lost');
-    this.held.set(job.id, { job, state: 'queued', controller: new AbortController(), claimedAt: performance.now() });
+    this.held.set(job.id, { job, state: 'queued', controller: new AbortController() });
     return true;
   }
 
@@ -179,7 +175,7 @@ export class JobRunner {
     for (const entry of this.held.values()) {
       if (entry.state === 'starting' || entry.state === 'running') this.interrupt(entry, 'shutdown');
     }
-    // Runs settle on interruption at once, but starting ones need their start write answered.
+    // Running entries settle on interruption at once; starting ones when run() begins.
     const settleDeadline = Date.now() + 5000;
     while (this.runningCount > 0 && Date.now() < settleDeadline) await new Promise((r) => setTimeout(r, 10));
     await this.loop;
@@ -317,7 +313,8 @@ export class JobRunner {
           this.opts.logger.error({ job_id: job.id, err: coerceError(err).message }, 'outcome not written');
         });
       }
-      this.opts.events.emit('job:finished', { job, attempt, outcome: write || outcome.kind === 'lost' ? outcome.kind : 'lost', durationMs, ...(outcome.error ? { error: outcome.error } : {}) });
+      const kind = write ? outcome.kind : 'lost';
+      this.opts.events.emit('job:finished', { job, attempt, outcome: kind, durationMs, ...(outcome.error ? { error: outcome.error } : {}) });
     } catch (err) {
       // Never let one job take the loop down.
       this.opts.logger.error({ job_id: job.id, err: coerceError(err).message }, 'job run failed unexpectedly');
@@ -382,12 +379,12 @@ export class JobRunner {
       }
       case 'error': {
         const error = this.clip(s.error.message || s.error.name);
-        if (s.error instanceof PermanentJobError || attempt >= job.maxAttempts) {
+        if (isPermanent(s.error) || attempt >= job.maxAttempts) {
           return { kind: 'failed', write: { ...base, status: 'failed', error }, error };
         }
         // Retry-After says "not before": never sooner than our own backoff either.
         const backoff = retryDelayMs(attempt);
-        const delayMs = s.error instanceof RetryAfterError ? Math.max(s.error.retryAfterMs, backoff) : backoff;
+        const delayMs = Math.max(retryAfterOf(s.error) ?? 0, backoff);
         return { kind: 'retry', write: { ...base, status: 'pending', error, delayMs }, error };
       }
       case 'timeout': {

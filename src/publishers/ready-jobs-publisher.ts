@@ -53,11 +53,6 @@ export interface ReadyJobsOptions {
   random?: () => number;
 }
 
-export interface ClaimReport {
-  claimed: number;
-  probed: boolean;
-}
-
 /**
  * Claims due jobs into the channel, never more than it has room for.
  *
@@ -76,20 +71,14 @@ export class ReadyJobsPublisher implements Pollable {
   private readonly buckets = new Map<string, TokenBucket>();
   private lastProbeAt = -Infinity;
   private idle = true;
-  /** Looks in a row that found nothing: the wait doubles from BUSY_REPOLL_MS to the poll interval. */
+  /** Looks in a row that found nothing: the wait doubles from BUSY_REPOLL_MIN_MS to the poll interval. */
   private emptyLooks = Infinity;
   /** When the last claim that found work began (performance.now()), to gauge the arrival rate. */
   private lastClaimAt: number | undefined;
   private rotation = 0;
   private liveWorkerQueues: string[] = [];
-  last: ClaimReport = { claimed: 0, probed: false };
 
   constructor(private readonly opts: ReadyJobsOptions) {}
-
-  /** The queue's timeout setting, as of the last probe. */
-  queueTimeoutMs(queue: string): number | null {
-    return this.settings.get(queue)?.timeoutMs ?? null;
-  }
 
   async runOnce(): Promise<number> {
     const { channel, pollMs } = this.opts;
@@ -98,26 +87,19 @@ export class ReadyJobsPublisher implements Pollable {
     // Prefetch counts every claimed job not yet started, wherever it waits. Refill at
     // half empty: one claim of many rows instead of many claims of a few.
     const room = (): number => Math.min(channel.room(), channel.capacity - this.opts.queued());
-    if (room() < Math.ceil(channel.capacity / 2)) return 5;
+    if (room() < Math.ceil(channel.capacity / 2)) return 20;
 
-    let probed = false;
-    if (this.idle && (await this.quietHeartbeat())) {
-      this.last = { claimed: 0, probed: true };
-      return this.emptyLook();
-    }
+    if (this.idle && (await this.quietHeartbeat())) return this.emptyLook();
     if (this.idle || performance.now() - this.lastProbeAt >= pollMs) {
       await this.probe();
-      probed = true;
       if (![...this.settings.values()].some((q) => q.ready && this.serves(q.name) && !q.paused)) {
         this.idle = true;
-        this.last = { claimed: 0, probed };
         return this.emptyLook();
       }
     }
 
     const claimable = this.claimableQueues();
     if (claimable.length === 0) {
-      this.last = { claimed: 0, probed };
       return Math.min(jitter(pollMs, random), this.msUntilRateToken());
     }
     const space = room();
@@ -137,7 +119,6 @@ export class ReadyJobsPublisher implements Pollable {
       };
       if (this.opts.admit(runnable)) await channel.send(runnable);
     }
-    this.last = { claimed: claimed.length, probed };
     if (claimed.length === 0) {
       this.lastClaimAt = undefined;
       return this.emptyLook();
@@ -170,7 +151,7 @@ export class ReadyJobsPublisher implements Pollable {
 
   /**
    * The wait after a look that found nothing. Right after work flowed, looks come quickly
-   * and back off (25, 50, 100 … ms: one probe statement each) so a steady stream is
+   * and back off (20, 40, 80 … ms: one probe statement each) so a steady stream is
    * picked up within milliseconds. Then the poll interval stretched by 0–5 %, so replicas
    * drift apart and an idle replica stays under one statement a second, while a job
    * inserted at a random instant waits about half the interval.

@@ -115,6 +115,13 @@ describe('core pipeline: claim → channel → runner → outcome', () => {
     assert.ok(job.finished_at);
   });
 
+  it('an error marked permanent by a handler module fails the job at once', async () => {
+    const job = await finished(await insertJob(pool, { type: 'refuse', payload: {}, maxAttempts: 5 }));
+    assert.equal(job.status, 'failed');
+    assert.equal(job.attempts, 1);
+    assert.match(job.error ?? '', /refused: nothing to retry/);
+  });
+
   it('cancels a run past its timeout as dead, without retrying it', async () => {
     const id = await insertJob(pool, { payload: { ms: null }, timeoutMs: 300, maxAttempts: 3 });
     const job = await finished(id);
