@@ -45,8 +45,6 @@ export interface QueueRow {
   timeoutMs: number | null;
   /** A pending job of this queue is due now. */
   ready: boolean;
-  /** Jobs of this queue queued or running anywhere (only counted when `concurrency` is set). */
-  active: number;
 }
 
 export interface Probe {
@@ -113,9 +111,7 @@ export async function jobsProbe(db: Executor, queues: readonly string[], deadAft
           'name', q.name, 'paused', q.paused, 'rate', q.rate_per_sec, 'concurrency', q.concurrency,
           'timeout', q.timeout_ms,
           'ready', EXISTS (SELECT 1 FROM jobs j WHERE j.status = 'pending' AND j.queue = q.name
-                            AND j.run_at <= NOW(3) AND j.paused = 0 AND j.cancel_requested_at IS NULL),
-          'active', IF(q.concurrency IS NULL, 0,
-                       (SELECT COUNT(*) FROM jobs a WHERE a.status IN ('queued', 'running') AND a.queue = q.name))))
+                            AND j.run_at <= NOW(3) AND j.paused = 0 AND j.cancel_requested_at IS NULL)))
         FROM job_queues q WHERE ${qf.sql}) AS queues,
        (SELECT JSON_ARRAYAGG(n.queue) FROM (
           SELECT DISTINCT j.queue FROM jobs j
@@ -129,7 +125,7 @@ export async function jobsProbe(db: Executor, queues: readonly string[], deadAft
   );
   const row = rows[0] ?? {};
   const parse = <T>(v: unknown): T[] => (v == null ? [] : ((typeof v === 'string' ? JSON.parse(v) : v) as T[]));
-  const queueRows = parse<{ name: string; paused: unknown; rate: number | null; concurrency: number | null; timeout: number | null; ready: unknown; active: number }>(row.queues);
+  const queueRows = parse<{ name: string; paused: unknown; rate: number | null; concurrency: number | null; timeout: number | null; ready: unknown }>(row.queues);
   return {
     queues: queueRows.map((q) => ({
       name: q.name,
@@ -138,7 +134,6 @@ export async function jobsProbe(db: Executor, queues: readonly string[], deadAft
       concurrency: q.concurrency,
       timeoutMs: q.timeout,
       ready: Boolean(Number(q.ready)),
-      active: Number(q.active),
     })),
     newQueues: parse<string>(row.new_queues),
     liveWorkerQueues: parse<string>(row.live_workers),

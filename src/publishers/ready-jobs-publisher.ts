@@ -176,7 +176,7 @@ export class ReadyJobsPublisher implements Pollable {
     if (probe.newQueues.length > 0) {
       await queuesRegister(db, probe.newQueues);
       for (const name of probe.newQueues) {
-        settings.set(name, { name, paused: false, ratePerSec: null, concurrency: null, timeoutMs: null, ready: true, active: 0 });
+        settings.set(name, { name, paused: false, ratePerSec: null, concurrency: null, timeoutMs: null, ready: true });
       }
     }
     if (probe.pendingCancels) {

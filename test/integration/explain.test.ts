@@ -4,7 +4,15 @@ import type mysql from 'mysql2/promise';
 import type { Executor } from '../../src/db/database.js';
 import { Database } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrate.js';
-import { jobsCancelPending, jobsHeldChanges, jobsProbe, jobsSelectExpired, jobsSelectReady, queuesLockActive } from '../../src/db/queries.js';
+import {
+  jobsCancelPending,
+  jobsHeldChanges,
+  jobsProbe,
+  jobsSelectExpired,
+  jobsSelectReady,
+  queuesLockActive,
+  workersHeartbeatIfQuiet,
+} from '../../src/db/queries.js';
 import { freshDatabase, type FreshDatabase } from '../helpers/database.js';
 
 let fresh: FreshDatabase;
@@ -32,7 +40,7 @@ function explaining(plans: Plan[]): Executor {
  */
 function assertIndexed(plan: Plan, what: string): void {
   for (const step of plan) {
-    if (!/^(jobs|j|h|a|c|w)$/.test(step.table)) continue;
+    if (!/^(jobs|j|h|a|c|w|o|n)$/.test(step.table)) continue;
     assert.notEqual(step.type, 'ALL', `${what}: full scan of ${step.table}: ${JSON.stringify(step)}`);
     assert.doesNotMatch(step.Extra ?? '', /filesort|temporary/i, `${what}: ${JSON.stringify(step)}`);
   }
@@ -76,10 +84,14 @@ describe('every hot query is index-served on a big table (EXPLAIN)', () => {
     assert.equal(keyCheck?.key, 'jobs_active_concurrency_key', 'the concurrency-key check is an index lookup');
   });
 
-  it('the idle probe reads only indexes', async () => {
+  it('the idle probe and the quiet heartbeat read only indexes, the leader checks too', async () => {
     const plans: Plan[] = [];
+    const leader = { worker: 'w', deadAfterMs: 30_000, defaultTimeoutMs: 900_000, graceMs: 30_000 };
     await jobsProbe(explaining(plans), [], 30_000);
-    await jobsProbe(explaining(plans), ['q1', 'q2'], 30_000);
+    await jobsProbe(explaining(plans), ['q1', 'q2'], 30_000, leader);
+    await workersHeartbeatIfQuiet(explaining(plans), 'w', [], leader);
+    await workersHeartbeatIfQuiet(explaining(plans), 'w', ['q1']);
+    assert.equal(plans.length, 4);
     for (const plan of plans) assertIndexed(plan, 'probe');
   });
 
