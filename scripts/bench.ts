@@ -219,7 +219,7 @@ async function load(): Promise<Result> {
   await resetDatabase();
   const daemons = await startReplicas(1, { SLUICE_CONCURRENCY: CONCURRENCY, SLUICE_RATE: '1000000' });
   const before = await statements();
-  const tickMs = 50;
+  const tickMs = 10;
   const perTick = Math.max(1, Math.round((LOAD_RATE * tickMs) / 1000));
   const started = performance.now();
   let n = 0;

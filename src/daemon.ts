@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import { JobRunner, type RunnableJob } from './consumers/job-runner.js';
 import { TokenBucketLimiter } from './consumers/rate-limiter.js';
 import { StateWriter } from './consumers/state-writer.js';
+import { ClaimSession } from './db/claim-session.js';
 import { Database } from './db/database.js';
 import { migrate, migrationsDone } from './db/migrate.js';
 import { jobsRescueOf, workersDelete } from './db/queries.js';
@@ -49,6 +50,7 @@ export class Daemon {
   private runner: JobRunner | undefined;
   private writer: StateWriter | undefined;
   private limiter: TokenBucketLimiter | undefined;
+  private claims: ClaimSession | undefined;
   private readonly pollers: Record<string, Poller> = {};
   private readonly timers: NodeJS.Timeout[] = [];
   private dbHealthy = false;
@@ -163,8 +165,10 @@ export class Daemon {
     runner.start();
     this.runner = runner;
 
+    this.claims = new ClaimSession(this.db);
     const ready = new ReadyJobsPublisher({
       db: this.db,
+      claims: this.claims,
       channel,
       worker: config.workerId,
       queues: config.queues,
@@ -250,6 +254,7 @@ export class Daemon {
     await this.started?.catch(() => undefined);
     // 1. No new claims. 2. Queued work back at once; running work gets the grace period.
     await this.pollers.ready?.stop();
+    await this.claims?.end();
     await this.runner?.stop(config.shutdownGraceMs);
     // 3. Every outcome written (bounded: the database may be gone).
     await this.writer?.drain(Date.now() + 10_000);

@@ -1,4 +1,4 @@
-import mysql, { type Pool, type PoolConnection, type PoolOptions } from 'mysql2/promise';
+import mysql, { type Pool, type PoolOptions } from 'mysql2/promise';
 import { isRetryableDbError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -13,7 +13,7 @@ export interface DbOptions {
   onHealth?: (healthy: boolean) => void;
 }
 
-/** A statement or transaction target: the pool, or one connection inside a transaction. */
+/** A statement target: the pool, or the claim session's connection inside a transaction. */
 export interface Executor {
   /** Runs one statement; `name` labels metrics and errors (table-then-verb, e.g. jobClaim). */
   run<T = Row[]>(name: string, sql: string, params?: unknown[]): Promise<T>;
@@ -73,55 +73,19 @@ export class Database implements Executor {
     return this.track(name, async () => (await this.pool.query(sql, params))[0] as T);
   }
 
-  /** Runs `work` in one transaction on one connection; rolls back on any throw. */
-  async transaction<T>(name: string, work: (tx: Executor) => Promise<T>): Promise<T> {
-    let conn: PoolConnection;
-    try {
-      conn = await this.pool.getConnection();
-    } catch (err) {
-      this.failed(name, err);
-      throw err;
-    }
-    const tx: Executor = {
-      run: <R>(stmt: string, sql: string, params: unknown[] = []) =>
-        this.track(stmt, async () => (await conn.query(sql, params))[0] as R),
-    };
-    try {
-      await this.track(`${name}Begin`, () => conn.query('START TRANSACTION'));
-      const result = await work(tx);
-      await this.track(`${name}Commit`, () => conn.query('COMMIT'));
-      return result;
-    } catch (err) {
-      try {
-        await conn.query('ROLLBACK');
-      } catch {
-        // The connection is broken; destroying it below is enough.
-        conn.destroy();
-        throw err;
-      }
-      throw err;
-    } finally {
-      conn.release();
-    }
-  }
-
-  /** A fresh dedicated connection (for GET_LOCK leadership), outside the pool. */
+  /** A fresh dedicated connection (leadership, claims, migrations), outside the pool. */
   async connect(): Promise<mysql.Connection> {
     const { host, port, user, password, database, charset, dateStrings, connectTimeout, enableKeepAlive } = this.options;
     return mysql.createConnection({ host, port, user, password, database, charset, dateStrings, connectTimeout, enableKeepAlive });
   }
 
-  async ping(): Promise<boolean> {
-    try {
-      await this.run('ping', 'SELECT 1');
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
   async end(): Promise<void> {
     await this.pool.end().catch(() => undefined);
+  }
+
+  /** Runs one statement's work with accounting: metrics, error classes, health. */
+  async tracked<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return this.track(name, fn);
   }
 
   private async track<T>(name: string, fn: () => Promise<T>): Promise<T> {

@@ -1,6 +1,7 @@
 import { jitter } from '../backoff.js';
 import type { Channel } from '../channel.js';
 import type { RunnableJob } from '../consumers/job-runner.js';
+import type { ClaimSession } from '../db/claim-session.js';
 import type { Database } from '../db/database.js';
 import {
   jobsCancelPending,
@@ -32,6 +33,8 @@ export const BUSY_REPOLL_MAX_MS = 50;
 
 export interface ReadyJobsOptions {
   db: Database;
+  /** Where claims run (autocommit off: three statements a claim). */
+  claims: ClaimSession;
   channel: Channel<RunnableJob>;
   worker: string;
   /** Served queues; empty = all. */
@@ -226,9 +229,9 @@ export class ReadyJobsPublisher implements Pollable {
   }
 
   private async claim(queues: readonly QueueRow[], room: number): Promise<ClaimedJob[]> {
-    const { db, worker } = this.opts;
+    const { claims, worker } = this.opts;
     const started = performance.now();
-    const claimed = await db.transaction('jobsClaim', async (tx) => {
+    const claimed = await claims.transaction('jobsClaim', async (tx) => {
       const capped = queues.filter((q) => q.concurrency != null).map((q) => q.name);
       const active = await queuesLockActive(tx, capped);
       const out: ClaimedJob[] = [];
