@@ -204,9 +204,10 @@ export class ReadyJobsPublisher implements Pollable {
         this.liveWorkerQueues.filter((list) => list === '*' || list.split(',').includes(q.name)).length,
       );
       const share = q.ratePerSec / serving;
-      // A quarter second's worth (at least one job): starts spread over the second, and
-      // no one-second window sees more than 1.25 × the rate.
-      const burst = Math.max(1, share / 4);
+      // A quarter second's worth: starts spread over the second, and no one-second window
+      // sees more than 1.25 × the rate. At least one job, and two where the share allows,
+      // so a claim loop slowed by a busy machine does not lose tokens to overflow.
+      const burst = Math.max(1, Math.min(2, share), share / 4);
       const bucket = this.buckets.get(q.name);
       if (bucket) bucket.configure(share, burst);
       else this.buckets.set(q.name, new TokenBucket(share, burst));
