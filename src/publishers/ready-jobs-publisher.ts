@@ -23,7 +23,7 @@ import type { SweepSignals } from './sweep-signals.js';
 
 /**
  * Waits after a claim that found work but did not fill the channel: long enough that a
- * steady stream brings about BUSY_BATCH jobs per look (a claim costs ~4 statements), never
+ * steady stream brings about BUSY_BATCH jobs per look (a claim costs 3 statements), never
  * longer than BUSY_REPOLL_MAX_MS (pickup latency is about half the wait), never shorter
  * than BUSY_REPOLL_MIN_MS. The first empty look then backs off from BUSY_REPOLL_MIN_MS.
  */
