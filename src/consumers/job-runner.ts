@@ -291,6 +291,16 @@ export class JobRunner {
       // finds the row taken (cancelled, rescued), the run is dropped.
       const run: RunRef = { id: job.id, attempts: job.attempts };
       const started = writer.markRunning(run).catch(() => false);
+      if (job.reclaimed) {
+        // Claimed before: perhaps by a process this very job killed before its start was
+        // written. Record the attempt first, so such a job uses attempts up, not loops.
+        writer.flushStarts();
+        if (!(await started)) {
+          this.forget(entry); // the row was taken meanwhile: never started here
+          return;
+        }
+        entry.startedAt = performance.now();
+      }
       void started.then((ours) => {
         if (!ours) this.interrupt(entry, 'lost');
       });

@@ -44,6 +44,11 @@ export class StateWriter {
     return this.starts.add(run);
   }
 
+  /** Writes the waiting starts now (a run that must not start before its row says so). */
+  flushStarts(): void {
+    this.starts.flush();
+  }
+
   /** Takes back a start not yet written, so the outcome write can carry it instead. */
   withdrawStart(run: RunRef): boolean {
     return this.starts.withdraw((r) => r === run, true);

@@ -22,6 +22,12 @@ export interface ClaimedJob {
   concurrencyKey: string | null;
   /** ms from run_at to the claim. */
   waitedMs: number;
+  /**
+   * Claimed before (handed back, rescued, or retried): the row still names its previous
+   * holder. Such a run writes `running` before its handler starts, so a job that kills
+   * its process at once still uses up attempts instead of looping.
+   */
+  reclaimed: boolean;
 }
 
 interface ClaimRow {
@@ -35,6 +41,7 @@ interface ClaimRow {
   timeout_ms: number | null;
   concurrency_key: string | null;
   waited_ms: number | string;
+  worker: string | null;
 }
 
 export interface QueueRow {
@@ -211,7 +218,7 @@ export async function queuesLockActive(tx: Executor, names: readonly string[]): 
 export async function jobsSelectReady(tx: Executor, queue: string, limit: number): Promise<ClaimedJob[]> {
   const rows = await tx.run<ClaimRow[]>(
     'jobsSelectReady',
-    `SELECT id, queue, type, payload, priority, attempts, max_attempts, timeout_ms, concurrency_key,
+    `SELECT id, queue, type, payload, priority, attempts, max_attempts, timeout_ms, concurrency_key, worker,
             TIMESTAMPDIFF(MICROSECOND, run_at, NOW(3)) / 1000 AS waited_ms
      FROM jobs
      WHERE status = 'pending' AND queue = ? AND run_at <= NOW(3) AND paused = 0
@@ -234,6 +241,7 @@ export async function jobsSelectReady(tx: Executor, queue: string, limit: number
     timeoutMs: r.timeout_ms == null ? null : Number(r.timeout_ms),
     concurrencyKey: r.concurrency_key,
     waitedMs: Number(r.waited_ms),
+    reclaimed: r.worker !== null,
   }));
 }
 

@@ -113,4 +113,45 @@ describe('several replicas, one truth (real child processes)', () => {
       await second.exited;
     }
   });
+  it('a job that kills its process at once uses up its attempts instead of looping', async () => {
+    await pool.query('DELETE FROM jobs');
+    const env = { SLUICE_WORKER_ID: 'taster', SLUICE_DEAD_AFTER_MS: '60000' };
+    const [id] = await insertJobs(pool, [{ type: 'crash', payload: {}, maxAttempts: 2 }]);
+    // Life 1 dies before its start is written; life 2 recovers it unchanged, records the
+    // start first and dies (attempt 1); life 3 dies on attempt 2.
+    for (let life = 1; life <= 3; life++) {
+      const daemon = spawnDaemon(testEnv(db.url, env));
+      assert.equal(await daemon.exited, 3, `life ${life} died of the job: ${daemon.output().slice(-500)}`);
+    }
+    // Life 4 finds no attempt left: it fails the job at start-up and lives on.
+    const survivor = spawnDaemon(testEnv(db.url, env));
+    try {
+      const job = await waitFor(async () => {
+        const r = (await rows('SELECT status, attempts, error FROM jobs WHERE id = ?', [id]))[0];
+        return r?.status === 'failed' ? r : undefined;
+      }, { message: 'the poison job ends failed' });
+      assert.equal(Number(job.attempts), 2);
+      assert.match(String(job.error), /worker restarted while running it/);
+    } finally {
+      survivor.proc.kill('SIGTERM');
+      await survivor.exited;
+    }
+  });
+
+  it('a re-claimed job is recorded running before its handler starts', async () => {
+    await pool.query('DELETE FROM jobs');
+    const [fresh, handedBack] = await insertJobs(pool, [{ type: 'whoami', payload: {} }, { type: 'whoami', payload: {} }]);
+    // As a graceful hand-back leaves it: pending, attempts unchanged, last holder named.
+    await pool.query("UPDATE jobs SET worker = 'gone' WHERE id = ?", [handedBack]);
+    const daemon = spawnDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'careful' }));
+    try {
+      await waitFor(async () => (await rows("SELECT id FROM jobs WHERE status = 'done' AND id IN (?)", [[fresh, handedBack]])).length === 2);
+      const seen = await rows('SELECT id, result FROM jobs WHERE id IN (?) ORDER BY id', [[fresh, handedBack]]);
+      const reclaimed = seen.find((r) => Number(r.id) === handedBack)?.result as { status: string; attempts: number };
+      assert.deepEqual(reclaimed, { status: 'running', attempts: 1 }, 'its start was written before the handler ran');
+    } finally {
+      daemon.proc.kill('SIGTERM');
+      await daemon.exited;
+    }
+  });
 });
