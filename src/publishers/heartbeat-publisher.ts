@@ -19,7 +19,6 @@ export interface WorkerIdentity {
  */
 export class HeartbeatPublisher implements Pollable {
   readonly name = 'heartbeat';
-  beats = 0;
 
   private lastBeat = performance.now();
   private stale = false;
@@ -51,14 +50,13 @@ export class HeartbeatPublisher implements Pollable {
 
   async register(): Promise<void> {
     await workersUpsert(this.opts.db, this.opts.identity);
-    this.lastBeat = performance.now();
+    this.beaten();
   }
 
   /** Records a heartbeat written elsewhere (the idle probe's combined statement). */
   beaten(): void {
     this.lastBeat = performance.now();
     this.stale = false;
-    this.beats++;
   }
 
   /** ms until the next heartbeat is due (≤ 0: due now). */
@@ -74,13 +72,11 @@ export class HeartbeatPublisher implements Pollable {
     const due = this.dueInMs();
     if (due > 0) return due + Math.min(100, intervalMs / 10);
     const alive = await workersHeartbeat(db, identity.id);
-    this.lastBeat = performance.now();
-    this.stale = false;
+    this.beaten();
     if (!alive) {
       logger.warn({ worker: identity.id }, 'worker row was gone (declared dead?); registering again');
       await workersUpsert(db, identity);
     }
-    this.beats++;
     return intervalMs;
   }
 }
