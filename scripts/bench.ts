@@ -13,7 +13,11 @@
  * BENCH_LOAD_RATE (2000 jobs/s) and BENCH_LOAD_S (10) for the steady-load scenario,
  * BENCH_BIG_ROWS (1000000), BENCH_POLL_MS (poll interval of the throughput scenarios, 200).
  * BENCH_JOB_MS (0: each throughput job sleeps this long; 20 stands for I/O-bound jobs).
+ * BENCH_NODE_ARGS: extra node flags for the daemons (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`).
  * Any SLUICE_* variable set for the bench is passed to the daemons and wins.
+ *
+ * The throughput scenarios also print the server's own cost of the daemons' work:
+ * db_cpu_us_per_job (userstat CPU_TIME) and rows_read_per_job (ROWS_READ).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -69,8 +73,23 @@ async function resetDatabase(): Promise<void> {
 
 /** Statements the daemons' user has sent so far, as the server counts them. */
 async function statements(): Promise<number> {
-  const rows = await q('SELECT SELECT_COMMANDS + UPDATE_COMMANDS + OTHER_COMMANDS AS n FROM information_schema.USER_STATISTICS WHERE USER = ?', [USER]);
-  return Number(rows[0]?.n ?? 0);
+  return (await serverCounters()).statements;
+}
+
+interface Counters {
+  statements: number;
+  /** Server CPU seconds spent on the daemons' statements. */
+  cpuS: number;
+  rowsRead: number;
+}
+
+/** The server's own counters for the daemons' user. */
+async function serverCounters(): Promise<Counters> {
+  const rows = await q(
+    'SELECT SELECT_COMMANDS + UPDATE_COMMANDS + OTHER_COMMANDS AS n, CPU_TIME AS cpu, ROWS_READ AS rows_read FROM information_schema.USER_STATISTICS WHERE USER = ?',
+    [USER],
+  );
+  return { statements: Number(rows[0]?.n ?? 0), cpuS: Number(rows[0]?.cpu ?? 0), rowsRead: Number(rows[0]?.rows_read ?? 0) };
 }
 
 function passThrough(): Record<string, string> {
@@ -84,7 +103,7 @@ interface Replica {
 }
 
 function startReplica(id: string, extra: Record<string, string>): Replica {
-  const proc = spawn(process.execPath, ['dist/main.js'], {
+  const proc = spawn(process.execPath, [...(env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), 'dist/main.js'], {
     cwd: ROOT,
     // SLUICE_* in the bench's own environment pass through: they override the scenario's.
     env: { PATH: env.PATH ?? '', DATABASE_URL: daemonUrl, SLUICE_WORKER_ID: id, SLUICE_HTTP_PORT: '0', LOG_LEVEL: 'warn', ...extra, ...passThrough() },
@@ -154,14 +173,14 @@ async function throughput(scenario: string, replicas: number, beforeStart?: () =
     await beforeStart();
   }
   const daemons = await startReplicas(replicas, extra);
-  const before = await statements();
+  const before = await serverCounters();
   // Clock: the server's, from the first insert to the last finished_at. The bench polls
   // slowly so that its own counting does not load the server it measures.
   const [{ t0 }] = (await q('SELECT NOW(3) AS t0')) as unknown as [{ t0: string }];
   await insertNoops(N, JOB_MS);
   const firstId = beforeStart ? BIG_ROWS : 0;
   await until(async () => Number((await q(`SELECT COUNT(*) n FROM ${DB}.jobs WHERE status = 'done' AND id > ?`, [firstId]))[0]?.n) >= N, 600_000, 250);
-  const used = (await statements()) - before;
+  const after = await serverCounters();
   const [{ s: seconds }] = (await q(`SELECT TIMESTAMPDIFF(MICROSECOND, ?, MAX(finished_at)) / 1e6 AS s FROM ${DB}.jobs WHERE id > ?`, [t0, firstId])) as unknown as [{ s: number }];
   const peak = await stopReplicas(daemons);
   const { p50, p99 } = await pickupPercentiles(firstId);
@@ -171,11 +190,13 @@ async function throughput(scenario: string, replicas: number, beforeStart?: () =
     replicas,
     n: N,
     jobs_per_s: Math.round(N / Number(seconds)),
-    statements_per_job: round(used / N, 4),
+    statements_per_job: round((after.statements - before.statements) / N, 4),
     idle_statements_per_s: null,
     p50_pickup_ms: p50,
     p99_pickup_ms: p99,
     peak_rss_mb: peak,
+    db_cpu_us_per_job: Math.round(((after.cpuS - before.cpuS) * 1e6) / N),
+    rows_read_per_job: round((after.rowsRead - before.rowsRead) / N, 1),
     concurrency: Number(CONCURRENCY),
     poll_ms: Number(POLL_MS),
     job_ms: JOB_MS,

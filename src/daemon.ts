@@ -161,6 +161,9 @@ export class Daemon {
       limiter: this.limiter,
       logger,
       events: this.events,
+      onStarted: () => {
+        if (ready.roomFreed()) this.pollers.ready?.poke();
+      },
     });
     runner.start();
     this.runner = runner;

@@ -29,6 +29,8 @@ export interface JobRunnerOptions {
   events: SluiceEvents;
   /** Largest `error` text stored. */
   maxErrorLength?: number;
+  /** Called after a round of starts: claimed jobs left the queue, so the publisher may claim more. */
+  onStarted?: () => void;
 }
 
 /** Why a run stopped before its handler answered. */
@@ -39,7 +41,12 @@ type Settlement = { kind: 'done'; result: unknown } | { kind: 'error'; error: Er
 interface Entry {
   job: RunnableJob;
   state: 'queued' | 'starting' | 'running' | 'settled';
-  controller: AbortController;
+  /** Made on first use of ctx.signal, or by an interruption: a no-op job never needs one. */
+  controller?: AbortController;
+  /** Its deadline timer, armed once the run outlives the tick it started in. */
+  timer?: NodeJS.Timeout;
+  /** performance.now() past which the run is dead. */
+  deadline?: number;
   /** Set when an interruption arrives between the slot and the call of run(). */
   pendingInterruption?: Interruption;
   settle?: (s: Settlement) => void;
@@ -69,6 +76,10 @@ export class JobRunner {
   private loop: Promise<void> | undefined;
   private stopping = false;
   private readonly maxErrorLength: number;
+  /** Runs started in this tick whose deadline timer is not armed yet. */
+  private unarmed: Entry[] = [];
+  /** Entries in state 'queued' (kept as a count: the publisher asks after every claim). */
+  private queuedJobs = 0;
 
   constructor(private readonly opts: JobRunnerOptions) {
     this.limit = pLimit(opts.concurrency);
@@ -88,9 +99,7 @@ export class JobRunner {
 
   /** Claimed jobs not started yet, wherever they wait (channel, token stage, ready list). */
   get queuedCount(): number {
-    let n = 0;
-    for (const e of this.held.values()) if (e.state === 'queued') n++;
-    return n;
+    return this.queuedJobs;
   }
 
   /**
@@ -101,7 +110,8 @@ export class JobRunner {
     const existing = this.held.get(job.id);
     if (existing && existing.job.attempts === job.attempts) return false;
     if (existing) this.interrupt(existing, 'lost');
-    this.held.set(job.id, { job, state: 'queued', controller: new AbortController() });
+    this.held.set(job.id, { job, state: 'queued' });
+    this.queuedJobs++;
     return true;
   }
 
@@ -121,7 +131,7 @@ export class JobRunner {
         this.interrupt(entry, 'lost');
       } else if (change.cancelRequested) {
         if (entry.state === 'queued') {
-          entry.state = 'settled';
+          this.setState(entry, 'settled');
           this.held.delete(entry.job.id);
           this.opts.channel.remove((j) => j === entry.job);
           cancelledQueued.push({
@@ -184,7 +194,7 @@ export class JobRunner {
   private async handBackQueued(): Promise<void> {
     const queued = [...this.held.values()].filter((e) => e.state === 'queued');
     for (const e of queued) {
-      e.state = 'settled';
+      this.setState(e, 'settled');
       this.held.delete(e.job.id);
     }
     if (queued.length === 0) return;
@@ -256,11 +266,12 @@ export class JobRunner {
       for (const w of this.tokenWaiters.splice(0)) w();
       for (const entry of entries) {
         if (entry.state !== 'queued') continue; // cancelled or handed back meanwhile
-        entry.state = 'starting';
+        this.setState(entry, 'starting');
         // p-limit releases its slot a few ticks after run() settles: wake slot waiters
         // only then, or they would see the slot still taken and sleep for good.
         void this.limit(() => this.run(entry, entry.limiterWaitMs ?? 0)).finally(() => setImmediate(() => this.wakeSlotWaiters()));
       }
+      this.opts.onStarted?.();
     }
   }
 
@@ -268,7 +279,7 @@ export class JobRunner {
     if (entry.state === 'settled') return;
     if (entry.state === 'queued') {
       // Not started: nothing to abort. A lost queued job is simply dropped.
-      entry.state = 'settled';
+      this.setState(entry, 'settled');
       this.held.delete(entry.job.id);
       return;
     }
@@ -276,7 +287,7 @@ export class JobRunner {
       entry.pendingInterruption ??= why;
       return;
     }
-    entry.controller.abort(new InterruptedError(why));
+    (entry.controller ??= new AbortController()).abort(new InterruptedError(why));
     entry.settle?.({ kind: why });
   }
 
@@ -284,7 +295,7 @@ export class JobRunner {
     const { job } = entry;
     const { writer } = this.opts;
     try {
-      entry.state = 'running';
+      this.setState(entry, 'running');
       entry.startedAt = performance.now();
       const attempt = job.attempts + 1;
       // The claim made this worker the holder; the `running` write follows batched. If it
@@ -339,11 +350,13 @@ export class JobRunner {
       // Both made on first use: most handlers never report progress or log.
       let progress: ProgressReporter | undefined;
       let log: Logger | undefined;
-      const timer = setTimeout(() => this.interrupt(entry, 'timeout'), job.effectiveTimeoutMs);
+      entry.deadline = performance.now() + job.effectiveTimeoutMs;
+      this.armLater(entry);
       entry.settle = (s) => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        entry.deadline = undefined;
+        clearTimeout(entry.timer);
         progress?.stop();
         resolve(s);
       };
@@ -355,7 +368,9 @@ export class JobRunner {
       const info: JobInfo = { id: job.id, queue: job.queue, type: job.type, payload: job.payload, attempt, maxAttempts: job.maxAttempts };
       const { db, worker, logger } = this.opts;
       const ctx: JobContext = {
-        signal: entry.controller.signal,
+        get signal() {
+          return (entry.controller ??= new AbortController()).signal;
+        },
         progress: (pct) => {
           if (!done) (progress ??= new ProgressReporter(db, worker, { id: job.id, attempts: job.attempts }, logger)).report(pct);
         },
@@ -370,6 +385,22 @@ export class JobRunner {
         (result) => entry.settle?.({ kind: 'done', result }),
         (err: unknown) => entry.settle?.({ kind: 'error', error: coerceError(err) }),
       );
+    });
+  }
+
+  /**
+   * Deadline timers are armed in one pass after the current tick: most short runs have
+   * settled by then and never cost a timer.
+   */
+  private armLater(entry: Entry): void {
+    this.unarmed.push(entry);
+    if (this.unarmed.length > 1) return;
+    setImmediate(() => {
+      const now = performance.now();
+      for (const e of this.unarmed.splice(0)) {
+        if (e.state !== 'running' || e.deadline === undefined) continue;
+        e.timer = setTimeout(() => this.interrupt(e, 'timeout'), Math.max(0, e.deadline - now));
+      }
     });
   }
 
@@ -420,8 +451,13 @@ export class JobRunner {
     return text.length > this.maxErrorLength ? `${text.slice(0, this.maxErrorLength)}… (truncated)` : text;
   }
 
+  private setState(entry: Entry, state: Entry['state']): void {
+    if (entry.state === 'queued' && state !== 'queued') this.queuedJobs--;
+    entry.state = state;
+  }
+
   private forget(entry: Entry): void {
-    entry.state = 'settled';
+    this.setState(entry, 'settled');
     if (this.held.get(entry.job.id) === entry) this.held.delete(entry.job.id);
   }
 

@@ -80,6 +80,8 @@ export class ReadyJobsPublisher implements Pollable {
   private lastClaimAt: number | undefined;
   private rotation = 0;
   private liveWorkerQueues: string[] = [];
+  /** The last look stopped because prefetch was more than half full. */
+  private waitingForRoom = false;
 
   constructor(private readonly opts: ReadyJobsOptions) {}
 
@@ -89,8 +91,10 @@ export class ReadyJobsPublisher implements Pollable {
     if (channel.isClosed) return pollMs;
     // Prefetch counts every claimed job not yet started, wherever it waits. Refill at
     // half empty: one claim of many rows instead of many claims of a few.
-    const room = (): number => Math.min(channel.room(), channel.capacity - this.opts.queued());
-    if (room() < Math.ceil(channel.capacity / 2)) return 20;
+    const room = (): number => this.room();
+    this.waitingForRoom = room() < Math.ceil(channel.capacity / 2);
+    // roomFreed() cuts this wait short; the timer is only a backstop.
+    if (this.waitingForRoom) return 20;
 
     if (this.idle && (await this.quietHeartbeat())) return this.emptyLook();
     if (this.idle || performance.now() - this.lastProbeAt >= pollMs) {
@@ -136,6 +140,22 @@ export class ReadyJobsPublisher implements Pollable {
     const perMs = since === undefined ? undefined : claimed.length / Math.max(1, since);
     const wait = perMs === undefined ? BUSY_REPOLL_MAX_MS / 2 : BUSY_BATCH / perMs;
     return Math.min(pollMs, BUSY_REPOLL_MAX_MS, Math.max(BUSY_REPOLL_MIN_MS, Math.round(wait)));
+  }
+
+  /**
+   * True once, when a look that waited for room may now claim: the runner asks after each
+   * round of starts and pokes the poll loop. Claiming at once, not at the next timer, lets
+   * the database work on the next batch while this process runs the current one.
+   */
+  roomFreed(): boolean {
+    if (!this.waitingForRoom || this.room() < Math.ceil(this.opts.channel.capacity / 2)) return false;
+    this.waitingForRoom = false;
+    return true;
+  }
+
+  private room(): number {
+    const { channel } = this.opts;
+    return Math.min(channel.room(), channel.capacity - this.opts.queued());
   }
 
   /**
