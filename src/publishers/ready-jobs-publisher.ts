@@ -11,6 +11,7 @@ import {
   queuesLockActive,
   queuesRegister,
   workersHeartbeatIfQuiet,
+  type ClaimCursor,
   type ClaimedJob,
   type LeaderProbe,
   type QueueRow,
@@ -80,6 +81,13 @@ export class ReadyJobsPublisher implements Pollable {
   private lastClaimAt: number | undefined;
   private rotation = 0;
   private liveWorkerQueues: string[] = [];
+  /**
+   * Per queue, where the last full claim stopped and when this run of such claims began.
+   * The next claim starts there instead of walking the entries of jobs just claimed; a
+   * short claim, an error, or one poll interval sends the next look back to the head, so
+   * a job that sorts earlier (a more urgent one, one handed back) waits at most that long.
+   */
+  private readonly cursors = new Map<string, { at: ClaimCursor; since: number }>();
   /** The last look stopped because prefetch was more than half full. */
   private waitingForRoom = false;
 
@@ -114,6 +122,7 @@ export class ReadyJobsPublisher implements Pollable {
     try {
       claimed = await this.claim(claimable, space);
     } catch (err) {
+      this.cursors.clear();
       // Another replica took the same concurrency key in the same instant: try again now.
       if (isDuplicateKeyError(err)) return 0;
       throw err;
@@ -243,6 +252,13 @@ export class ReadyJobsPublisher implements Pollable {
     return [...list.slice(start), ...list.slice(0, start)];
   }
 
+  private cursorOf(queue: string, now: number): ClaimCursor | undefined {
+    const cursor = this.cursors.get(queue);
+    if (cursor && now - cursor.since < this.opts.pollMs) return cursor.at;
+    this.cursors.delete(queue);
+    return undefined;
+  }
+
   private msUntilRateToken(): number {
     let ms = Infinity;
     for (const b of this.buckets.values()) ms = Math.min(ms, Math.max(5, b.msUntilToken()));
@@ -252,6 +268,7 @@ export class ReadyJobsPublisher implements Pollable {
   private async claim(queues: readonly QueueRow[], room: number): Promise<ClaimedJob[]> {
     const { claims, worker } = this.opts;
     const started = performance.now();
+    const cursors = new Map<string, ClaimCursor | undefined>();
     const claimed = await claims.transaction('jobsClaim', async (tx) => {
       const capped = queues.filter((q) => q.concurrency != null).map((q) => q.name);
       const active = await queuesLockActive(tx, capped);
@@ -265,7 +282,8 @@ export class ReadyJobsPublisher implements Pollable {
         if (bucket) budget = Math.min(budget, bucket.available());
         if (q.concurrency != null) budget = Math.min(budget, q.concurrency - (active.get(q.name) ?? 0));
         if (budget <= 0) continue;
-        const rows = await jobsSelectReady(tx, q.name, budget);
+        const rows = await jobsSelectReady(tx, q.name, budget, this.cursorOf(q.name, started));
+        cursors.set(q.name, nextCursor(rows, budget));
         for (const job of rows) {
           // Two due jobs with one key: the first goes, the other waits for the key.
           if (job.concurrencyKey !== null) {
@@ -279,6 +297,10 @@ export class ReadyJobsPublisher implements Pollable {
       if (out.length > 0) await jobsMarkQueued(tx, worker, out.map((j) => j.id));
       return out;
     });
+    for (const [queue, at] of cursors) {
+      if (!at) this.cursors.delete(queue);
+      else this.cursors.set(queue, { at, since: this.cursors.get(queue)?.since ?? started });
+    }
     const byQueue = new Map<string, ClaimedJob[]>();
     for (const job of claimed) {
       this.buckets.get(job.queue)?.take(1);
@@ -290,4 +312,15 @@ export class ReadyJobsPublisher implements Pollable {
     for (const [queue, jobs] of byQueue) this.opts.events.emit('jobs:claimed', { queue, jobs, durationMs });
     return claimed;
   }
+}
+
+/**
+ * Where the next claim of a queue may start: after the last row, if the claim was full
+ * (more is likely waiting) and had no keyed job (the others of its key, and keys freed
+ * meanwhile, sit behind it: the next look must start at the head to see them).
+ */
+function nextCursor(rows: readonly ClaimedJob[], asked: number): ClaimCursor | undefined {
+  const last = rows.at(-1);
+  if (!last || rows.length < asked || rows.some((r) => r.concurrencyKey !== null)) return undefined;
+  return { priority: last.priority, runAt: last.runAt, id: last.id };
 }

@@ -84,6 +84,15 @@ describe('every hot query is index-served on a big table (EXPLAIN)', () => {
     assert.equal(keyCheck?.key, 'jobs_active_concurrency_key', 'the concurrency-key check is an index lookup');
   });
 
+  it('a claim that starts after the previous one seeks into jobs_claim instead of walking from the head', async () => {
+    const plans: Plan[] = [];
+    await jobsSelectReady(explaining(plans), 'q3', 1000, { priority: -1, runAt: '2026-01-01 00:00:00.000', id: 12345 });
+    const main = plans[0]!.find((s) => s.table === 'jobs')!;
+    assert.equal(main.key, 'jobs_claim', JSON.stringify(plans[0]));
+    assert.equal(main.type, 'range', 'a range seek past the cursor, not a ref scan from the head');
+    assertIndexed(plans[0]!, 'cursor claim');
+  });
+
   it('the idle probe and the quiet heartbeat read only indexes, the leader checks too', async () => {
     const plans: Plan[] = [];
     const leader = { worker: 'w', deadAfterMs: 30_000, defaultTimeoutMs: 900_000, graceMs: 30_000 };
