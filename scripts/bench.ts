@@ -17,10 +17,13 @@
  * Any SLUICE_* variable set for the bench is passed to the daemons and wins.
  *
  * The throughput scenarios also print the server's own cost of the daemons' work:
- * db_cpu_us_per_job (userstat CPU_TIME) and rows_read_per_job (ROWS_READ).
+ * db_cpu_us_per_job (userstat CPU_TIME) and rows_read_per_job (ROWS_READ), and how busy the
+ * host's cores were (host_cpu_busy_pct: near 100 means the run was CPU-bound, database and
+ * daemons together, and more replicas on the same host cannot drain faster).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 
@@ -90,6 +93,18 @@ async function serverCounters(): Promise<Counters> {
     [USER],
   );
   return { statements: Number(rows[0]?.n ?? 0), cpuS: Number(rows[0]?.cpu ?? 0), rowsRead: Number(rows[0]?.rows_read ?? 0) };
+}
+
+/** Busy and total CPU ticks of this host so far (Linux /proc/stat), to tell a CPU-bound run. */
+function hostTicks(): { busy: number; total: number } | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const total = fields.reduce((a, b) => a + b, 0);
+    const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+    return { busy: total - idle, total };
+  } catch {
+    return undefined;
+  }
 }
 
 function passThrough(): Record<string, string> {
@@ -174,12 +189,20 @@ async function throughput(scenario: string, replicas: number, beforeStart?: () =
   }
   const daemons = await startReplicas(replicas, extra);
   const before = await serverCounters();
+  const ticks0 = hostTicks();
   // Clock: the server's, from the first insert to the last finished_at. The bench polls
   // slowly so that its own counting does not load the server it measures.
   const [{ t0 }] = (await q('SELECT NOW(3) AS t0')) as unknown as [{ t0: string }];
   await insertNoops(N, JOB_MS);
   const firstId = beforeStart ? BIG_ROWS : 0;
-  await until(async () => Number((await q(`SELECT COUNT(*) n FROM ${DB}.jobs WHERE status = 'done' AND id > ?`, [firstId]))[0]?.n) >= N, 600_000, 250);
+  // Host CPU is read at each look; the last look before the end closes the window, so
+  // the idle wait for the final look does not dilute it.
+  let ticks1 = ticks0;
+  await until(async () => {
+    const done = Number((await q(`SELECT COUNT(*) n FROM ${DB}.jobs WHERE status = 'done' AND id > ?`, [firstId]))[0]?.n) >= N;
+    if (!done) ticks1 = hostTicks();
+    return done;
+  }, 600_000, 250);
   const after = await serverCounters();
   const [{ s: seconds }] = (await q(`SELECT TIMESTAMPDIFF(MICROSECOND, ?, MAX(finished_at)) / 1e6 AS s FROM ${DB}.jobs WHERE id > ?`, [t0, firstId])) as unknown as [{ s: number }];
   const peak = await stopReplicas(daemons);
@@ -197,6 +220,8 @@ async function throughput(scenario: string, replicas: number, beforeStart?: () =
     peak_rss_mb: peak,
     db_cpu_us_per_job: Math.round(((after.cpuS - before.cpuS) * 1e6) / N),
     rows_read_per_job: round((after.rowsRead - before.rowsRead) / N, 1),
+    host_cpu_busy_pct: ticks0 && ticks1 ? Math.round((100 * (ticks1.busy - ticks0.busy)) / (ticks1.total - ticks0.total)) : null,
+    cores: availableParallelism(),
     concurrency: Number(CONCURRENCY),
     poll_ms: Number(POLL_MS),
     job_ms: JOB_MS,

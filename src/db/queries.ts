@@ -105,14 +105,31 @@ function queueFilter(column: string, queues: readonly string[]): { sql: string; 
 }
 
 /**
+ * Skips the queues already registered: the pending entries of jobs_claim are then read
+ * only for queues not yet in job_queues, not for the whole backlog (with 10,000 jobs
+ * waiting, every probe read 10,000 index entries). `known` comes from the last probe; a
+ * queue registered meanwhile by another replica is merely registered again.
+ */
+function unknownQueues(column: string, known: readonly string[]): { sql: string; params: unknown[] } {
+  return known.length === 0 ? { sql: '1=1', params: [] } : { sql: `${column} NOT IN (?)`, params: [known] };
+}
+
+/**
  * One statement a poll: queue settings, which queues have due work, queues not yet
  * registered, live workers, whether pending cancel requests wait, and — for the leader —
  * whether its sweeps have anything to do. Every subquery is served by an index.
- * Params: served queues, dead-after ms, leader checks.
+ * Params: served queues, dead-after ms, leader checks, queues known to be registered.
  */
-export async function jobsProbe(db: Executor, queues: readonly string[], deadAfterMs: number, leader?: LeaderProbe): Promise<Probe> {
+export async function jobsProbe(
+  db: Executor,
+  queues: readonly string[],
+  deadAfterMs: number,
+  leader?: LeaderProbe,
+  known: readonly string[] = [],
+): Promise<Probe> {
   const qf = queueFilter('q.name', queues);
   const jf = queueFilter('j.queue', queues);
+  const uf = unknownQueues('j.queue', known);
   const lc = leaderChecks(leader);
   const rows = await db.run<Array<Record<string, unknown>>>(
     'jobsProbe',
@@ -125,13 +142,13 @@ export async function jobsProbe(db: Executor, queues: readonly string[], deadAft
         FROM job_queues q WHERE ${qf.sql}) AS queues,
        (SELECT JSON_ARRAYAGG(n.queue) FROM (
           SELECT DISTINCT j.queue FROM jobs j
-          WHERE j.status = 'pending' AND ${jf.sql}
+          WHERE j.status = 'pending' AND ${jf.sql} AND ${uf.sql}
             AND NOT EXISTS (SELECT 1 FROM job_queues k WHERE k.name = j.queue)) n) AS new_queues,
        (SELECT JSON_ARRAYAGG(w.queues) FROM job_workers w
         WHERE w.heartbeat_at >= NOW(3) - INTERVAL ? * 1000 MICROSECOND) AS live_workers,
        EXISTS (SELECT 1 FROM jobs c WHERE c.cancel_pending = 1) AS pending_cancels,
        ${lc.sql}`,
-    [...qf.params, ...jf.params, deadAfterMs, ...lc.params],
+    [...qf.params, ...jf.params, ...uf.params, deadAfterMs, ...lc.params],
   );
   const row = rows[0] ?? {};
   const parse = <T>(v: unknown): T[] => (v == null ? [] : ((typeof v === 'string' ? JSON.parse(v) : v) as T[]));
@@ -165,9 +182,11 @@ export async function workersHeartbeatIfQuiet(
   worker: string,
   queues: readonly string[],
   leader?: LeaderProbe,
+  known: readonly string[] = [],
 ): Promise<boolean> {
   const qf = queueFilter('q.name', queues);
   const nf = queueFilter('n.queue', queues);
+  const uf = unknownQueues('n.queue', known);
   const leaderQuiet = leader ? `AND NOT ${DEAD_WORKERS_EXIST} AND NOT ${OVERDUE_EXIST}` : '';
   const r = await db.run<{ affectedRows: number }>(
     'workersHeartbeatIfQuiet',
@@ -179,11 +198,11 @@ export async function workersHeartbeatIfQuiet(
            AND EXISTS (SELECT 1 FROM jobs j WHERE j.status = 'pending' AND j.queue = q.name
                          AND j.run_at <= NOW(3) AND j.paused = 0 AND j.cancel_requested_at IS NULL))
        AND NOT EXISTS (
-         SELECT 1 FROM (SELECT DISTINCT n.queue FROM jobs n WHERE n.status = 'pending' AND ${nf.sql}) d
+         SELECT 1 FROM (SELECT DISTINCT n.queue FROM jobs n WHERE n.status = 'pending' AND ${nf.sql} AND ${uf.sql}) d
          WHERE NOT EXISTS (SELECT 1 FROM job_queues k WHERE k.name = d.queue))
        AND NOT EXISTS (SELECT 1 FROM jobs c WHERE c.cancel_pending = 1)
        ${leaderQuiet}`,
-    [worker, ...qf.params, ...nf.params, ...(leader ? [leader.deadAfterMs, leader.worker, leader.defaultTimeoutMs, leader.graceMs] : [])],
+    [worker, ...qf.params, ...nf.params, ...uf.params, ...(leader ? [leader.deadAfterMs, leader.worker, leader.defaultTimeoutMs, leader.graceMs] : [])],
   );
   return r.affectedRows === 1;
 }

@@ -175,7 +175,7 @@ export class ReadyJobsPublisher implements Pollable {
   private async quietHeartbeat(): Promise<boolean> {
     const { heartbeat, db, worker, queues, pollMs } = this.opts;
     if (!heartbeat || heartbeat.dueInMs() > pollMs) return false;
-    if (!(await workersHeartbeatIfQuiet(db, worker, queues, this.opts.leaderProbe?.()))) return false;
+    if (!(await workersHeartbeatIfQuiet(db, worker, queues, this.opts.leaderProbe?.(), [...this.settings.keys()]))) return false;
     heartbeat.beaten();
     this.opts.signals?.update({ deadWorkers: false, overdue: false });
     return true;
@@ -202,7 +202,7 @@ export class ReadyJobsPublisher implements Pollable {
 
   private async probe(): Promise<void> {
     const { db, queues, deadAfterMs } = this.opts;
-    const probe = await jobsProbe(db, queues, deadAfterMs, this.opts.leaderProbe?.());
+    const probe = await jobsProbe(db, queues, deadAfterMs, this.opts.leaderProbe?.(), [...this.settings.keys()]);
     this.opts.signals?.update(probe);
     const settings = new Map(probe.queues.map((q) => [q.name, q]));
     if (probe.newQueues.length > 0) {

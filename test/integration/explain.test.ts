@@ -104,6 +104,18 @@ describe('every hot query is index-served on a big table (EXPLAIN)', () => {
     for (const plan of plans) assertIndexed(plan, 'probe');
   });
 
+  it('once queues are registered, the probe reads no pending entries of theirs to find new ones', async () => {
+    const known = Array.from({ length: 20 }, (_, i) => `q${i}`);
+    const plans: Plan[] = [];
+    await jobsProbe(explaining(plans), [], 30_000, undefined, known);
+    await workersHeartbeatIfQuiet(explaining(plans), 'w', [], undefined, known);
+    for (const plan of plans) {
+      assertIndexed(plan, 'probe');
+      const scan = plan.find((s) => (s.table === 'j' || s.table === 'n') && s.key === 'jobs_claim' && s.type === 'range' && s.rows < 100);
+      assert.ok(scan, `new-queue discovery is a narrow range that skips the known queues: ${JSON.stringify(plan)}`);
+    }
+  });
+
   it('queue caps, held-job checks, pending cancels and retention are index-served', async () => {
     const plans: Plan[] = [];
     const x = explaining(plans);
