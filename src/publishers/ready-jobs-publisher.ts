@@ -99,8 +99,7 @@ export class ReadyJobsPublisher implements Pollable {
     if (channel.isClosed) return pollMs;
     // Prefetch counts every claimed job not yet started, wherever it waits. Refill at
     // half empty: one claim of many rows instead of many claims of a few.
-    const room = (): number => this.room();
-    this.waitingForRoom = room() < Math.ceil(channel.capacity / 2);
+    this.waitingForRoom = this.room() < Math.ceil(channel.capacity / 2);
     // roomFreed() cuts this wait short; the timer is only a backstop.
     if (this.waitingForRoom) return 20;
 
@@ -117,7 +116,7 @@ export class ReadyJobsPublisher implements Pollable {
     if (claimable.length === 0) {
       return Math.min(jitter(pollMs, random), this.msUntilRateToken());
     }
-    const space = room();
+    const space = this.room();
     let claimed: ClaimedJob[];
     try {
       claimed = await this.claim(claimable, space);
