@@ -1,5 +1,5 @@
 import pLimit, { type LimitFunction } from 'p-limit';
-import { retryDelayMs } from '../backoff.js';
+import { errorBackoffMs, retryDelayMs } from '../backoff.js';
 import type { Channel } from '../channel.js';
 import type { Database } from '../db/database.js';
 import { jobsReleaseQueued, type ClaimedJob, type HeldJobChange, type Outcome, type RunRef } from '../db/queries.js';
@@ -15,6 +15,8 @@ import type { StateWriter } from './state-writer.js';
 /** A claimed job with the timeout that applies to it (job, else queue, else default). */
 export interface RunnableJob extends ClaimedJob {
   effectiveTimeoutMs: number;
+  /** performance.now() when the claim that took it began. */
+  claimedAt: number;
 }
 
 export interface JobRunnerOptions {
@@ -78,6 +80,8 @@ export class JobRunner {
   private readonly maxErrorLength: number;
   /** Runs started in this tick whose deadline timer is not armed yet. */
   private unarmed: Entry[] = [];
+  /** When abandonAll() last ran: a job claimed before then may have been given away. */
+  private abandonedAt = -Infinity;
   /** Entries in state 'queued' (kept as a count: the publisher asks after every claim). */
   private queuedJobs = 0;
 
@@ -151,14 +155,21 @@ export class JobRunner {
   }
 
   /**
-   * Aborts every run: used when this replica may have been declared dead (heartbeats
-   * failing), so the leader may hand its jobs to others — no job may run here and there
-   * at once. Each is handed back without counting the attempt (a fenced write, retried
-   * until the database answers; a no-op if the leader got there first).
+   * Gives up everything it holds: used when this replica may have been declared dead
+   * (heartbeats failing), so the leader may hand its jobs to others — no job may run here
+   * and there at once. Runs are aborted and handed back without counting the attempt;
+   * claimed jobs not yet started are handed back too, since a run starts before its
+   * `running` write lands and could not tell in time that the row was given away. Both
+   * writes are fenced and retried until the database answers (a no-op if the leader got
+   * there first); the replica claims afresh once it answers.
    */
   abandonAll(): void {
-    // Queued ones stay: their start write is fenced, so a rescued one simply won't start.
+    this.abandonedAt = performance.now();
     for (const entry of [...this.held.values()]) if (entry.state !== 'queued') this.interrupt(entry, 'stale');
+    this.opts.channel.drain();
+    this.ready = [];
+    for (const w of this.tokenWaiters.splice(0)) w(); // the token stage may wait for room in `ready`
+    void this.handBackQueued('stale');
   }
 
   /**
@@ -172,7 +183,7 @@ export class JobRunner {
     this.opts.channel.close();
     this.opts.channel.drain();
     this.ready = [];
-    await this.handBackQueued();
+    await this.handBackQueued('shutdown');
     this.wakeSlotWaiters();
     for (const w of this.tokenWaiters.splice(0)) w();
     const deadline = Date.now() + graceMs;
@@ -191,7 +202,13 @@ export class JobRunner {
     await this.loop;
   }
 
-  private async handBackQueued(): Promise<void> {
+  /**
+   * Releases the claimed, not started jobs. On shutdown it tries a few times (left queued
+   * under this worker id, they return to pending when the leader declares it dead, or when
+   * a process with the same id starts again); after a stale spell it retries until the
+   * database answers, since this replica lives on and would keep them.
+   */
+  private async handBackQueued(reason: 'shutdown' | 'stale'): Promise<void> {
     const queued = [...this.held.values()].filter((e) => e.state === 'queued');
     for (const e of queued) {
       this.setState(e, 'settled');
@@ -202,14 +219,13 @@ export class JobRunner {
     for (let failures = 1; ; failures++) {
       try {
         const n = await jobsReleaseQueued(this.opts.db, this.opts.worker, ids);
-        this.opts.events.emit('jobs:handed-back', { count: n, reason: 'shutdown' });
+        this.opts.events.emit('jobs:handed-back', { count: n, reason });
         return;
       } catch (err) {
-        // Left queued under this worker id, they return to pending when the leader
-        // declares this worker dead, or when a process with the same id starts again.
-        this.opts.logger.warn({ err: coerceError(err).message, jobs: ids.length, failures }, 'could not hand queued jobs back');
-        if (failures >= 3) return;
-        await new Promise((r) => setTimeout(r, 200 * failures));
+        const giveUp = reason === 'shutdown' ? failures >= 3 : this.stopping;
+        if (failures <= 3 || giveUp) this.opts.logger.warn({ err: coerceError(err).message, jobs: ids.length, failures }, 'could not hand queued jobs back');
+        if (giveUp) return;
+        await new Promise((r) => setTimeout(r, reason === 'shutdown' ? 200 * failures : errorBackoffMs(failures)));
       }
     }
   }
@@ -302,9 +318,11 @@ export class JobRunner {
       // finds the row taken (cancelled, rescued), the run is dropped.
       const run: RunRef = { id: job.id, attempts: job.attempts };
       const started = writer.markRunning(run).catch(() => false);
-      if (job.reclaimed) {
-        // Claimed before: perhaps by a process this very job killed before its start was
-        // written. Record the attempt first, so such a job uses attempts up, not loops.
+      // Claimed before: perhaps by a process this very job killed before its start was
+      // written — record the attempt first, so such a job uses attempts up, not loops. Or
+      // claimed before this replica went stale (a claim still being handed over then):
+      // the leader may have given it to another replica, and only the fenced write can tell.
+      if (job.reclaimed || job.claimedAt <= this.abandonedAt) {
         writer.flushStarts();
         if (!(await started)) {
           this.forget(entry); // the row was taken meanwhile: never started here

@@ -117,6 +117,7 @@ export class ReadyJobsPublisher implements Pollable {
       return Math.min(jitter(pollMs, random), this.msUntilRateToken());
     }
     const space = this.room();
+    const claimedAt = performance.now();
     let claimed: ClaimedJob[];
     try {
       claimed = await this.claim(claimable, space);
@@ -131,6 +132,7 @@ export class ReadyJobsPublisher implements Pollable {
       const runnable: RunnableJob = {
         ...job,
         effectiveTimeoutMs: job.timeoutMs ?? this.settings.get(job.queue)?.timeoutMs ?? this.opts.defaultTimeoutMs,
+        claimedAt,
       };
       if (this.opts.admit(runnable)) await channel.send(runnable);
     }

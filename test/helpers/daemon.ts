@@ -20,7 +20,7 @@ export function testEnv(databaseUrl: string, extra: Record<string, string> = {})
     SLUICE_HTTP_PORT: '0',
     SLUICE_RATE: '1000',
     SLUICE_HANDLERS: FIXTURE_HANDLERS,
-    LOG_LEVEL: 'error',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',
     ...extra,
   };
 }
