@@ -95,6 +95,8 @@ export class Channel<T> implements AsyncIterable<T> {
   private next(): Promise<IteratorResult<T>> {
     if (this.size > 0) {
       const value = this.items[this.head] as T;
+      // Clear the slot: a received item (a job and its payload) must not stay reachable.
+      this.items[this.head] = undefined as T;
       this.head++;
       if (this.head > 1024 && this.head * 2 > this.items.length) {
         this.items.splice(0, this.head);

@@ -111,7 +111,9 @@ export function loadConfig(env: Env = process.env): Config {
 
   const concurrency = int('SLUICE_CONCURRENCY', 10, 1, 10_000);
   const rate = num('SLUICE_RATE', 50, 0.001);
-  const burst = num('SLUICE_BURST', rate, 1);
+  // At least one whole token: a bucket of 0.5 would never grant a start (SLUICE_RATE=0.5
+  // runs a job every two seconds, one at a time).
+  const burst = num('SLUICE_BURST', Math.max(1, rate), 1);
   // A second of starts at the rate cap, and at least two rounds of slots: enough that the
   // runner never starves between polls, small enough that one replica doesn't hoard work.
   const prefetch = int('SLUICE_PREFETCH', Math.min(Math.max(2 * concurrency, Math.ceil(rate)), 1000), 1, 100_000);

@@ -18,6 +18,7 @@ import { createLeader, inKubernetesCluster } from './leader/create-leader.js';
 import type { Leader } from './leader/leader.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { HttpServer } from './observability/http-server.js';
+import { MetricLabels } from './observability/metric-labels.js';
 import { Metrics } from './observability/metrics.js';
 import { subscribeLogs, subscribeMetrics } from './observability/subscribers.js';
 import { DeadJobsPublisher } from './publishers/dead-jobs-publisher.js';
@@ -28,6 +29,15 @@ import { ReadyJobsPublisher } from './publishers/ready-jobs-publisher.js';
 import { RetentionPublisher } from './publishers/retention-publisher.js';
 import { SweepSignals } from './publishers/sweep-signals.js';
 import { VERSION } from './version.js';
+
+/**
+ * A state writer failing this long while the database answers other statements is stuck
+ * (not waiting out an outage): /healthz turns 503 so Kubernetes restarts the pod.
+ */
+export const WRITER_STUCK_MS = 60_000;
+
+/** How long a stop keeps retrying hand-backs and outcome writes through a database blip. */
+const HAND_BACK_MS = 10_000;
 
 export interface DaemonOptions {
   logger?: Logger;
@@ -57,6 +67,11 @@ export class Daemon {
   private migrated = false;
   private started: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
+  /**
+   * False when a stop could not hand every claimed job back or write every outcome: the
+   * worker row stays, so the leader's sweep returns the jobs, and the process exits non-zero.
+   */
+  cleanStop = true;
   httpPort: number | undefined;
 
   constructor(
@@ -65,7 +80,7 @@ export class Daemon {
   ) {
     this.logger = options.logger ?? createLogger(config.logLevel, { worker: config.workerId });
     subscribeLogs(this.events, this.logger);
-    subscribeMetrics(this.events, this.metrics);
+    subscribeMetrics(this.events, this.metrics, new MetricLabels((type) => this.registry.get(type) !== undefined));
     this.db = new Database({
       url: config.databaseUrl,
       // Claims, batched writes, sweeps and the held-jobs check each need at most one.
@@ -78,7 +93,26 @@ export class Daemon {
       },
     });
     this.registry = new HandlerRegistry({ sleep: sleepHandler, http: createHttpHandler({ allow: config.httpAllow }) });
-    this.http = new HttpServer(config.httpPort, { live: () => true, ready: () => this.isReady() }, this.metrics);
+    this.http = new HttpServer(config.httpPort, { live: () => this.isLive(), ready: () => this.isReady() }, this.metrics);
+  }
+
+  /** Liveness: false only when the state writer is stuck although the database answers. */
+  isLive(): boolean {
+    return !(this.dbHealthy && (this.writer?.stuckForMs() ?? 0) > WRITER_STUCK_MS);
+  }
+
+  /**
+   * A handler threw where nothing could catch it. Its job ends as a failed attempt; the
+   * other jobs are handed back (not counted) by a stop without grace; then the process
+   * exits non-zero and Kubernetes restarts it. Returns when the stop is done.
+   */
+  async crash(err: Error, jobId: number | undefined): Promise<void> {
+    this.logger.fatal({ err: err.message, stack: err.stack, job_id: jobId }, 'uncaught exception; handing other jobs back and exiting');
+    if (jobId !== undefined) this.runner?.crashed(jobId, err);
+    this.cleanStop = false;
+    this.stopping ??= this.doStop(0);
+    await this.stopping;
+    this.cleanStop = false;
   }
 
   isReady(): boolean {
@@ -91,7 +125,7 @@ export class Daemon {
   }
 
   stop(): Promise<void> {
-    this.stopping ??= this.doStop();
+    this.stopping ??= this.doStop(this.config.shutdownGraceMs);
     return this.stopping;
   }
 
@@ -127,7 +161,7 @@ export class Daemon {
       logger,
       onStale: () => this.runner?.abandonAll(),
     });
-    const staleCheck = setInterval(() => heartbeat.checkStale(), config.heartbeatMs);
+    const staleCheck = setInterval(() => heartbeat.checkStale(), Math.max(10, Math.floor(config.heartbeatMs / 4)));
     staleCheck.unref();
     this.timers.push(staleCheck);
     await this.retry('register', () => heartbeat.register());
@@ -164,6 +198,7 @@ export class Daemon {
       onStarted: () => {
         if (ready.roomFreed()) this.pollers.ready?.poke();
       },
+      canStart: () => this.dbHealthy && this.writer!.stuckForMs() === 0,
     });
     runner.start();
     this.runner = runner;
@@ -181,6 +216,7 @@ export class Daemon {
       events: this.events,
       admit: (job) => runner.admit(job),
       queued: () => runner.queuedCount,
+      queuedBytes: () => runner.queuedPayloadBytes,
       heartbeat,
       leaderProbe: () =>
         leader.isLeader()
@@ -251,25 +287,34 @@ export class Daemon {
     }
   }
 
-  private async doStop(): Promise<void> {
+  private async doStop(graceMs: number): Promise<void> {
     const { config, logger } = this;
-    logger.info({ grace_ms: config.shutdownGraceMs }, 'sluice stopping');
+    logger.info({ grace_ms: graceMs }, 'sluice stopping');
+    // Within the pod's termination grace: the grace itself, then HAND_BACK_MS for the writes.
+    const deadline = Date.now() + graceMs + HAND_BACK_MS;
     await this.started?.catch(() => undefined);
     // 1. No new claims. 2. Queued work back at once; running work gets the grace period.
     await this.pollers.ready?.stop();
     await this.claims?.end();
-    await this.runner?.stop(config.shutdownGraceMs);
+    const handedBack = (await this.runner?.stop(graceMs, HAND_BACK_MS)) ?? true;
     // 3. Every outcome written (bounded: the database may be gone).
-    await this.writer?.drain(Date.now() + 10_000);
+    const written = (await this.writer?.drain(deadline)) ?? true;
     this.writer?.close();
     await this.limiter?.stop();
     for (const name of ['held', 'dead', 'retention', 'heartbeat']) await this.pollers[name]?.stop();
     for (const t of this.timers) clearInterval(t);
     await this.leader?.stop().catch(() => undefined);
     if (this.runner) {
-      await workersDelete(this.db, config.workerId).catch((err: unknown) =>
-        logger.warn({ err: coerceError(err).message }, 'could not remove the worker row; the leader will'),
-      );
+      if (handedBack && written) {
+        await workersDelete(this.db, config.workerId).catch((err: unknown) => {
+          logger.warn({ err: coerceError(err).message }, 'could not remove the worker row; the leader will');
+        });
+      } else {
+        // The row stays: once its heartbeat is older than dead-after, the leader returns
+        // whatever is still held under this id (or this pod does, when it restarts).
+        this.cleanStop = false;
+        logger.error({ handed_back: handedBack, outcomes_written: written }, 'could not hand every job back; leaving the worker row for the leader to recover');
+      }
     }
     await this.http.stop();
     await this.db.end();

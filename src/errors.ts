@@ -59,6 +59,13 @@ const RETRYABLE_ERRNOS = new Set([
   2013, // CR_SERVER_LOST
   1927, // ER_CONNECTION_KILLED (MariaDB)
   1053, // ER_SERVER_SHUTDOWN
+  1290, // ER_OPTION_PREVENTS_STATEMENT (--read-only during a failover)
+  1836, // ER_READ_ONLY_MODE
+  1792, // ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
+]);
+/** Refused for what the statement carries, even though the server then drops the connection. */
+const PERMANENT_ERRNOS = new Set([
+  1153, // ER_NET_PACKET_TOO_LARGE: bigger than max_allowed_packet
 ]);
 const RETRYABLE_CODES = new Set([
   'ECONNREFUSED',
@@ -76,6 +83,7 @@ const RETRYABLE_CODES = new Set([
 export function isRetryableDbError(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
   const e = err as { errno?: unknown; code?: unknown; fatal?: unknown };
+  if (typeof e.errno === 'number' && PERMANENT_ERRNOS.has(e.errno)) return false;
   if (typeof e.errno === 'number' && RETRYABLE_ERRNOS.has(e.errno)) return true;
   if (typeof e.code === 'string' && RETRYABLE_CODES.has(e.code)) return true;
   return e.fatal === true;

@@ -8,6 +8,8 @@ export interface SluiceEventMap {
   'job:started': { job: ClaimedJob; attempt: number; limiterWaitMs: number };
   'job:finished': { job: ClaimedJob; attempt: number; outcome: RunOutcome; durationMs: number; error?: string };
   'job:cancelled-before-start': { job: ClaimedJob };
+  /** A claimed job that could not run at all (payload too large, counters at their limit). */
+  'job:refused': { job: ClaimedJob; error: string };
   'jobs:handed-back': { count: number; reason: string };
   'sweep:done': { sweep: 'rescued' | 'requeued' | 'timed_out' | 'cancelled' | 'pruned'; count: number };
   'loop:error': { loop: string; error: Error; failures: number };

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { loadConfig } from './config.js';
+import { currentJobId } from './consumers/job-runner.js';
 import { Daemon } from './daemon.js';
 import { Database } from './db/database.js';
 import { migrate } from './db/migrate.js';
@@ -10,6 +11,9 @@ import { ConfigError, coerceError } from './errors.js';
  *                              signal forces exit).
  * `node dist/main.js migrate`  applies migrations and exits.
  */
+/** Longest a crash may take to hand jobs back before the process exits anyway. */
+const CRASH_EXIT_MS = 15_000;
+
 async function main(argv: string[]): Promise<number> {
   const command = argv[0] ?? 'run';
   if (!['run', 'migrate'].includes(command)) {
@@ -52,7 +56,7 @@ async function main(argv: string[]): Promise<number> {
       }
       daemon.logger.info({ signal }, 'signal received; shutting down gracefully');
       daemon.stop().then(
-        () => resolve(0),
+        () => resolve(daemon.cleanStop ? 0 : 1),
         (err: unknown) => {
           daemon.logger.error({ err: coerceError(err).message }, 'shutdown failed');
           resolve(1);
@@ -61,6 +65,20 @@ async function main(argv: string[]): Promise<number> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // A handler module's callback threw where nothing catches it. Node would die with every
+    // job this replica holds counted as a failed attempt; instead the culprit's attempt
+    // fails, the others are handed back, and the process exits 1 for Kubernetes to restart.
+    let crashing = false;
+    process.on('uncaughtException', (err) => {
+      const jobId = currentJobId();
+      if (crashing) {
+        process.stderr.write(`sluice: uncaught exception while crashing: ${err.stack ?? String(err)}\n`);
+        return;
+      }
+      crashing = true;
+      setTimeout(() => process.exit(1), CRASH_EXIT_MS).unref();
+      void daemon.crash(err, jobId).finally(() => resolve(1));
+    });
   });
   try {
     await daemon.start();

@@ -1,13 +1,17 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { errorBackoffMs, retryDelayMs } from '../backoff.js';
+import { errorBackoffMs } from '../backoff.js';
 import type { Channel } from '../channel.js';
 import type { Database } from '../db/database.js';
-import { jobsReleaseQueued, type ClaimedJob, type HeldJobChange, type Outcome, type RunRef } from '../db/queries.js';
-import { coerceError, isPermanent, PermanentJobError, retryAfterOf } from '../errors.js';
-import type { RunOutcome, SluiceEvents } from '../events.js';
+import { jobsLoadPayload, jobsReleaseQueued, type ClaimedJob, type HeldJobChange, type Outcome, type RunRef } from '../db/queries.js';
+import { coerceError, PermanentJobError } from '../errors.js';
+import type { SluiceEvents } from '../events.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import type { JobContext, JobInfo } from '../handlers/types.js';
+import { MAX_ATTEMPTS_BEFORE_RUN, MAX_PAYLOAD_BYTES, PAYLOAD_BUDGET_BYTES } from '../limits.js';
 import type { Logger } from '../observability/logger.js';
+import { ByteBudget } from './byte-budget.js';
+import { outcomeOf, type Interruption, type Settlement } from './outcome-policy.js';
 import { ProgressReporter } from './progress-reporter.js';
 import type { RateLimiter } from './rate-limiter.js';
 import type { StateWriter } from './state-writer.js';
@@ -29,16 +33,22 @@ export interface JobRunnerOptions {
   limiter: RateLimiter;
   logger: Logger;
   events: SluiceEvents;
-  /** Largest `error` text stored. */
-  maxErrorLength?: number;
   /** Called after a round of starts: claimed jobs left the queue, so the publisher may claim more. */
   onStarted?: () => void;
+  /**
+   * False while a start could not be recorded (the database is away): claimed jobs then
+   * wait instead of running unrecorded, where the leader could give them to another replica.
+   */
+  canStart?: () => boolean;
 }
 
-/** Why a run stopped before its handler answered. */
-type Interruption = 'timeout' | 'cancel' | 'shutdown' | 'stale' | 'lost';
+/** The job whose handler code is running now: names the culprit of an uncaught exception. */
+const currentJob = new AsyncLocalStorage<number>();
 
-type Settlement = { kind: 'done'; result: unknown } | { kind: 'error'; error: Error } | { kind: Interruption };
+/** The id of the job whose handler (or a callback it scheduled) is executing, if any. */
+export function currentJobId(): number | undefined {
+  return currentJob.getStore();
+}
 
 interface Entry {
   job: RunnableJob;
@@ -74,10 +84,17 @@ export class JobRunner {
   /** Jobs granted a rate token, waiting for a slot. */
   private ready: Entry[] = [];
   private stop$: () => void = () => undefined;
+  private stopped$: Promise<boolean> = Promise.resolve(true);
+  /** Epoch ms after which hand-backs stop retrying (set by stop()). */
+  private giveUpAt = Infinity;
+  private readonly handBacks = new Set<Promise<boolean>>();
   private readonly stopped = new Promise<void>((r) => (this.stop$ = r));
   private loop: Promise<void> | undefined;
   private stopping = false;
-  private readonly maxErrorLength: number;
+  /** Bytes of deferred payloads held by runs: large payloads wait for room. */
+  private readonly payloadBudget = new ByteBudget(PAYLOAD_BUDGET_BYTES);
+  /** Bytes of the payloads claimed jobs carry while they wait (bounds the prefetch's memory). */
+  private queuedBytes = 0;
   /** Runs started in this tick whose deadline timer is not armed yet. */
   private unarmed: Entry[] = [];
   /** When abandonAll() last ran: a job claimed before then may have been given away. */
@@ -87,7 +104,6 @@ export class JobRunner {
 
   constructor(private readonly opts: JobRunnerOptions) {
     this.limit = pLimit(opts.concurrency);
-    this.maxErrorLength = opts.maxErrorLength ?? 8000;
   }
 
   /** Jobs this replica holds (queued or running), for the cancel/ownership check. */
@@ -106,6 +122,11 @@ export class JobRunner {
     return this.queuedJobs;
   }
 
+  /** Payload bytes the claimed, not started jobs carry. */
+  get queuedPayloadBytes(): number {
+    return this.queuedBytes;
+  }
+
   /**
    * Registers a claimed job before it enters the channel. False when this worker already
    * holds the same run (a row rescued and re-claimed while its first claim still waits).
@@ -116,6 +137,7 @@ export class JobRunner {
     if (existing) this.interrupt(existing, 'lost');
     this.held.set(job.id, { job, state: 'queued' });
     this.queuedJobs++;
+    if (!job.payloadDeferred) this.queuedBytes += job.payloadBytes;
     return true;
   }
 
@@ -161,7 +183,8 @@ export class JobRunner {
    * claimed jobs not yet started are handed back too, since a run starts before its
    * `running` write lands and could not tell in time that the row was given away. Both
    * writes are fenced and retried until the database answers (a no-op if the leader got
-   * there first); the replica claims afresh once it answers.
+   * there first); the replica claims afresh once it answers. Outcomes of runs that had
+   * already finished stay in the writer and are written when the database is back.
    */
   abandonAll(): void {
     this.abandonedAt = performance.now();
@@ -169,21 +192,29 @@ export class JobRunner {
     this.opts.channel.drain();
     this.ready = [];
     for (const w of this.tokenWaiters.splice(0)) w(); // the token stage may wait for room in `ready`
-    void this.handBackQueued('stale');
+    void this.handBack(this.queuedEntries(), 'stale');
   }
 
   /**
    * Graceful stop: no more starts; queued jobs are handed back at once; running jobs get
    * `graceMs` to finish, then are aborted and handed back without counting the attempt.
+   * Hand-backs are retried through a database blip for up to `handBackMs` past the grace.
+   * Resolves true when every claimed job not run here was handed back.
    */
-  async stop(graceMs: number): Promise<void> {
-    if (this.stopping) return this.loop;
+  async stop(graceMs: number, handBackMs = 10_000): Promise<boolean> {
+    if (this.stopping) return this.stopped$;
     this.stopping = true;
+    this.giveUpAt = Date.now() + graceMs + handBackMs;
+    this.stopped$ = this.doStop(graceMs);
+    return this.stopped$;
+  }
+
+  private async doStop(graceMs: number): Promise<boolean> {
     this.stop$();
     this.opts.channel.close();
     this.opts.channel.drain();
     this.ready = [];
-    await this.handBackQueued('shutdown');
+    void this.handBack(this.queuedEntries(), 'shutdown');
     this.wakeSlotWaiters();
     for (const w of this.tokenWaiters.splice(0)) w();
     const deadline = Date.now() + graceMs;
@@ -200,34 +231,44 @@ export class JobRunner {
     const settleDeadline = Date.now() + 5000;
     while (this.runningCount > 0 && Date.now() < settleDeadline) await new Promise((r) => setTimeout(r, 10));
     await this.loop;
+    // Jobs that reached 'queued' again meanwhile (a run that failed before starting).
+    void this.handBack(this.queuedEntries(), 'shutdown');
+    const results = await Promise.all([...this.handBacks]);
+    return results.every(Boolean) && this.runningCount === 0;
+  }
+
+  private queuedEntries(): Entry[] {
+    return [...this.held.values()].filter((e) => e.state === 'queued');
   }
 
   /**
-   * Releases the claimed, not started jobs. On shutdown it tries a few times (left queued
-   * under this worker id, they return to pending when the leader declares it dead, or when
-   * a process with the same id starts again); after a stale spell it retries until the
-   * database answers, since this replica lives on and would keep them.
+   * Releases claimed, not started jobs, retrying through a database blip until it lands
+   * or `giveUpAt` passes (only a stop sets it). Resolves false if it gave up: the jobs stay
+   * `queued` under this worker id, and the worker row must stay too, so the leader's
+   * dead-replica sweep returns them.
    */
-  private async handBackQueued(reason: 'shutdown' | 'stale'): Promise<void> {
-    const queued = [...this.held.values()].filter((e) => e.state === 'queued');
-    for (const e of queued) {
-      this.setState(e, 'settled');
-      this.held.delete(e.job.id);
-    }
-    if (queued.length === 0) return;
-    const ids = queued.map((e) => e.job.id);
-    for (let failures = 1; ; failures++) {
-      try {
-        const n = await jobsReleaseQueued(this.opts.db, this.opts.worker, ids);
-        this.opts.events.emit('jobs:handed-back', { count: n, reason });
-        return;
-      } catch (err) {
-        const giveUp = reason === 'shutdown' ? failures >= 3 : this.stopping;
-        if (failures <= 3 || giveUp) this.opts.logger.warn({ err: coerceError(err).message, jobs: ids.length, failures }, 'could not hand queued jobs back');
-        if (giveUp) return;
-        await new Promise((r) => setTimeout(r, reason === 'shutdown' ? 200 * failures : errorBackoffMs(failures)));
+  private handBack(entries: Entry[], reason: 'shutdown' | 'stale' | 'error'): Promise<boolean> {
+    for (const e of entries) this.forget(e);
+    if (entries.length === 0) return Promise.resolve(true);
+    const ids = entries.map((e) => e.job.id);
+    const attempt = async (): Promise<boolean> => {
+      for (let failures = 1; ; failures++) {
+        try {
+          const n = await jobsReleaseQueued(this.opts.db, this.opts.worker, ids);
+          this.opts.events.emit('jobs:handed-back', { count: n, reason });
+          return true;
+        } catch (err) {
+          const giveUp = Date.now() >= this.giveUpAt;
+          if (failures <= 3 || giveUp) this.opts.logger.warn({ err: coerceError(err).message, jobs: ids.length, failures }, 'could not hand queued jobs back');
+          if (giveUp) return false;
+          await new Promise((r) => setTimeout(r, Math.min(errorBackoffMs(failures, { maxMs: 2000 }), Math.max(1, this.giveUpAt - Date.now()))));
+        }
       }
-    }
+    };
+    const p = attempt();
+    this.handBacks.add(p);
+    void p.finally(() => this.handBacks.delete(p));
+    return p;
   }
 
   private freeSlots(): number {
@@ -274,7 +315,13 @@ export class JobRunner {
 
   private async startReady(): Promise<void> {
     for (;;) {
-      while ((this.freeSlots() <= 0 || this.ready.length === 0) && !this.stopping) {
+      while (!this.stopping) {
+        if (this.freeSlots() > 0 && this.ready.length > 0) {
+          if (this.opts.canStart?.() ?? true) break;
+          // The database is away: a start now could not be recorded. Look again shortly.
+          await new Promise<void>((r) => setTimeout(r, 50));
+          continue;
+        }
         await new Promise<void>((r) => this.slotWaiters.push(r));
       }
       if (this.stopping) return;
@@ -289,6 +336,17 @@ export class JobRunner {
       }
       this.opts.onStarted?.();
     }
+  }
+
+  /**
+   * A handler threw where nothing could catch it (an uncaught exception in a callback it
+   * scheduled): its run ends as a failed attempt, so a job that keeps doing it ends
+   * `failed` instead of taking replicas down forever.
+   */
+  crashed(jobId: number, err: Error): void {
+    const entry = this.held.get(jobId);
+    if (!entry || entry.state !== 'running') return;
+    entry.settle?.({ kind: 'error', error: new Error(`the handler crashed its process (uncaught exception): ${err.message}`) });
   }
 
   private interrupt(entry: Entry, why: Interruption): void {
@@ -310,7 +368,24 @@ export class JobRunner {
   private async run(entry: Entry, limiterWaitMs: number): Promise<void> {
     const { job } = entry;
     const { writer } = this.opts;
+    let heldBytes = 0;
     try {
+      const refusal = refusalOf(job);
+      if (refusal) {
+        this.failBeforeStart(entry, refusal);
+        return;
+      }
+      if (job.payloadDeferred) {
+        // Large payloads are read now, not at claim, and only while the budget has room.
+        heldBytes = job.payloadBytes;
+        await this.payloadBudget.acquire(heldBytes);
+        const loaded = await jobsLoadPayload(this.opts.db, this.opts.worker, job);
+        if (!loaded.found) {
+          this.forget(entry); // no longer ours: never started here
+          return;
+        }
+        job.payload = loaded.payload;
+      }
       this.setState(entry, 'running');
       entry.startedAt = performance.now();
       const attempt = job.attempts + 1;
@@ -335,9 +410,10 @@ export class JobRunner {
       });
       this.opts.events.emit('job:started', { job, attempt, limiterWaitMs });
       const settlement = await this.execute(entry, attempt);
-      const outcome = this.outcomeOf(entry, attempt, settlement);
+      const outcome = outcomeOf(job, attempt, settlement, this.opts.worker);
       const durationMs = performance.now() - entry.startedAt;
       this.forget(entry);
+      if (heldBytes > 0) job.payload = undefined; // the handler is done with it
       let write = outcome.write;
       if (write) {
         if (writer.withdrawStart(run)) {
@@ -355,10 +431,27 @@ export class JobRunner {
       const kind = write ? outcome.kind : 'lost';
       this.opts.events.emit('job:finished', { job, attempt, outcome: kind, durationMs, ...(outcome.error ? { error: outcome.error } : {}) });
     } catch (err) {
-      // Never let one job take the loop down.
+      // Never let one job take the loop down. A run that never started is handed back.
       this.opts.logger.error({ job_id: job.id, err: coerceError(err).message }, 'job run failed unexpectedly');
-      this.forget(entry);
+      if (entry.state === 'starting') {
+        void this.handBack([entry], 'error');
+      } else {
+        this.forget(entry);
+      }
+    } finally {
+      if (heldBytes > 0) this.payloadBudget.release(heldBytes);
     }
+  }
+
+  /** Ends a claimed job that cannot run at all: failed, attempt not counted, no handler called. */
+  private failBeforeStart(entry: Entry, error: string): void {
+    const { job } = entry;
+    this.forget(entry);
+    const write: Outcome = { id: job.id, attempts: job.attempts, from: 'queued', status: 'failed', error };
+    this.opts.writer.finish(write).catch((err: unknown) => {
+      this.opts.logger.error({ job_id: job.id, err: coerceError(err).message }, 'outcome not written');
+    });
+    this.opts.events.emit('job:refused', { job, error });
   }
 
   private execute(entry: Entry, attempt: number): Promise<Settlement> {
@@ -397,7 +490,7 @@ export class JobRunner {
         },
       };
       const work = handler
-        ? Promise.resolve().then(() => handler(info, ctx))
+        ? Promise.resolve().then(() => currentJob.run(job.id, () => handler(info, ctx)))
         : Promise.reject(new PermanentJobError(`no handler for job type "${job.type}" (known: ${this.opts.registry.types().join(', ')})`));
       work.then(
         (result) => entry.settle?.({ kind: 'done', result }),
@@ -422,55 +515,11 @@ export class JobRunner {
     });
   }
 
-  private outcomeOf(entry: Entry, attempt: number, s: Settlement): { kind: RunOutcome; write?: Outcome; error?: string } {
-    const { job } = entry;
-    const base = { id: job.id, attempts: attempt, from: 'running' as const };
-    switch (s.kind) {
-      case 'done': {
-        let result: string;
-        try {
-          result = JSON.stringify(s.result ?? null) ?? 'null';
-        } catch (err) {
-          const error = this.clip(`result is not JSON-serialisable: ${coerceError(err).message}`);
-          return { kind: 'failed', write: { ...base, status: 'failed', error }, error };
-        }
-        return { kind: 'done', write: { ...base, status: 'done', result } };
-      }
-      case 'error': {
-        const error = this.clip(s.error.message || s.error.name);
-        if (isPermanent(s.error) || attempt >= job.maxAttempts) {
-          return { kind: 'failed', write: { ...base, status: 'failed', error }, error };
-        }
-        // Retry-After says "not before": never sooner than our own backoff either.
-        const backoff = retryDelayMs(attempt);
-        const delayMs = Math.max(retryAfterOf(s.error) ?? 0, backoff);
-        return { kind: 'retry', write: { ...base, status: 'pending', error, delayMs }, error };
-      }
-      case 'timeout': {
-        const error = `timed out after ${job.effectiveTimeoutMs} ms (dead job: aborted and cancelled, not retried)`;
-        return { kind: 'timed_out', write: { ...base, status: 'cancelled', error }, error };
-      }
-      case 'cancel': {
-        const error = 'cancelled while running (cancel_requested_at was set)';
-        return { kind: 'cancelled', write: { ...base, status: 'cancelled', error }, error };
-      }
-      case 'shutdown':
-      case 'stale': {
-        const why = s.kind === 'shutdown' ? 'shut down' : 'lost contact with the database';
-        const error = `handed back: worker ${this.opts.worker} ${why} before the run finished (attempt not counted)`;
-        return { kind: 'handed_back', write: { ...base, status: 'pending', error, delayMs: 0, uncount: true } };
-      }
-      case 'lost':
-        return { kind: 'lost' };
-    }
-  }
-
-  private clip(text: string): string {
-    return text.length > this.maxErrorLength ? `${text.slice(0, this.maxErrorLength)}… (truncated)` : text;
-  }
-
   private setState(entry: Entry, state: Entry['state']): void {
-    if (entry.state === 'queued' && state !== 'queued') this.queuedJobs--;
+    if (entry.state === 'queued' && state !== 'queued') {
+      this.queuedJobs--;
+      if (!entry.job.payloadDeferred) this.queuedBytes -= entry.job.payloadBytes;
+    }
     entry.state = state;
   }
 
@@ -500,4 +549,13 @@ export class InterruptedError extends Error {
               : 'job was taken from this worker',
     );
   }
+}
+
+/** Why a claimed job cannot run at all, before any handler is called. */
+function refusalOf(job: RunnableJob): string | undefined {
+  if (job.payloadBytes > MAX_PAYLOAD_BYTES) {
+    return `payload is ${job.payloadBytes} bytes, more than the ${MAX_PAYLOAD_BYTES}-byte limit; no handler ran`;
+  }
+  if (job.attempts >= MAX_ATTEMPTS_BEFORE_RUN) return `attempts is ${job.attempts}, at the counter's limit; no handler ran`;
+  return undefined;
 }

@@ -1,7 +1,9 @@
 import type { Database } from '../db/database.js';
 import { jobsFinish, jobsMarkRunning, jobsRunningOf, outcomeGroupKey, type Outcome, type RunRef } from '../db/queries.js';
+import { MAX_BATCH_BYTES } from '../limits.js';
 import type { Logger } from '../observability/logger.js';
 import { Batcher } from './batcher.js';
+import { clipText } from './outcome-encoding.js';
 
 export interface StateWriterOptions {
   db: Database;
@@ -9,6 +11,8 @@ export interface StateWriterOptions {
   logger: Logger;
   /** Most rows one statement carries. */
   maxBatch?: number;
+  /** Most bytes of results and errors one statement carries. */
+  maxBatchBytes?: number;
   /**
    * Longest a `running` write waits. A run that ends sooner never needs it: its outcome
    * write carries the start too (queued → done in one statement).
@@ -31,8 +35,36 @@ export class StateWriter {
     const maxBatch = opts.maxBatch ?? 1000;
     const onError = (what: string) => (err: Error, failures: number, size: number) =>
       opts.logger.warn({ err: err.message, failures, batch: size }, `${what} write failed; retrying`);
-    this.starts = new Batcher({ write: (runs) => this.writeStarts(runs), maxBatch, delayMs: opts.startDelayMs ?? 10, onError: onError('start') });
-    this.finishes = new Batcher({ write: (outs) => this.writeFinishes(outs), maxBatch, delayMs: opts.finishDelayMs ?? 5, onError: onError('finish') });
+    this.starts = new Batcher({
+      write: (runs) => this.writeStarts(runs),
+      maxBatch,
+      delayMs: opts.startDelayMs ?? 10,
+      onError: onError('start'),
+      onPoison: (run, err) => {
+        opts.logger.error({ job_id: run.id, err: err.message }, 'start refused by the database; the run is dropped');
+        return { settle: false };
+      },
+    });
+    this.finishes = new Batcher({
+      write: (outs) => this.writeFinishes(outs),
+      maxBatch,
+      maxBytes: opts.maxBatchBytes ?? MAX_BATCH_BYTES,
+      sizeOf: outcomeBytes,
+      delayMs: opts.finishDelayMs ?? 5,
+      onError: onError('finish'),
+      // The row still ends: failed, saying why its outcome could not be stored.
+      onPoison: (o, err) => {
+        opts.logger.error({ job_id: o.id, err: err.message }, 'outcome refused by the database; the job is failed instead');
+        const failed: Outcome = { id: o.id, attempts: o.attempts, from: o.from, status: 'failed', error: clipText(`the outcome could not be stored: ${err.message}`) };
+        if (o.started) Object.assign(failed, { started: true, startedAt: o.startedAt });
+        return { replace: failed };
+      },
+    });
+  }
+
+  /** ms the oldest unwritten state write has been failing (0 while writes succeed). */
+  stuckForMs(): number {
+    return Math.max(this.starts.failingForMs(), this.finishes.failingForMs());
   }
 
   /**
@@ -100,4 +132,12 @@ export class StateWriter {
     if (changed < outcomes.length) this.opts.logger.debug({ discarded: outcomes.length - changed }, 'late answers discarded (fenced)');
     return outcomes.map(() => undefined);
   }
+}
+
+/** What an outcome adds to its statement: its texts as JSON strings escape them (quotes double). */
+function outcomeBytes(o: Outcome): number {
+  const text = (o.result?.length ?? 0) + (o.error?.length ?? 0);
+  // Up to 3 UTF-8 bytes per UTF-16 unit, and escaping doubles quotes and backslashes:
+  // exact sizing would cost a pass over every result; this bound only matters for big ones.
+  return 64 + (text < 4096 ? text * 3 : 2 * Buffer.byteLength(o.result ?? '') + 2 * Buffer.byteLength(o.error ?? ''));
 }

@@ -6,6 +6,7 @@
  * to that run — (id, worker, attempts) and the status the run expects — so a late answer
  * from a run that was rescued, cancelled or handed back changes nothing.
  */
+import { INLINE_PAYLOAD_BYTES, MAX_BACKOFF_EXPONENT } from '../limits.js';
 import type { Executor } from './database.js';
 
 /** A claimed job as the runner needs it. */
@@ -13,7 +14,12 @@ export interface ClaimedJob {
   id: number;
   queue: string;
   type: string;
+  /** The payload; undefined while deferred (read when the job starts). */
   payload: unknown;
+  /** Bytes of the payload's JSON text (0 when NULL). */
+  payloadBytes: number;
+  /** Larger than INLINE_PAYLOAD_BYTES: not read by the claim, but when the run starts. */
+  payloadDeferred: boolean;
   priority: number;
   /** run_at as the server wrote it (claim order: priority, run_at, id). */
   runAt: string;
@@ -37,6 +43,7 @@ interface ClaimRow {
   queue: string;
   type: string;
   payload: unknown;
+  payload_bytes: number | string | null;
   priority: number;
   run_at: string;
   attempts: number;
@@ -63,7 +70,7 @@ export interface Probe {
   newQueues: string[];
   /** Queue lists of live workers (to share cluster-wide rates). */
   liveWorkerQueues: string[];
-  /** Some pending job has a cancel request. */
+  /** Leader only: some pending job has a cancel request. */
   pendingCancels: boolean;
   /** Leader only: some worker's heartbeat is older than dead-after. */
   deadWorkers: boolean;
@@ -91,10 +98,13 @@ const OVERDUE_EXIST = `EXISTS (SELECT 1 FROM jobs o LEFT JOIN job_queues oq ON o
     WHERE o.status = 'running'
       AND o.started_at < NOW(3) - INTERVAL (COALESCE(o.timeout_ms, oq.timeout_ms, ?) + ?) * 1000 MICROSECOND)`;
 
+/** EXISTS: a pending job with a cancel request (served by jobs_cancel_pending). */
+const PENDING_CANCELS_EXIST = 'EXISTS (SELECT 1 FROM jobs c WHERE c.cancel_pending = 1)';
+
 function leaderChecks(leader: LeaderProbe | undefined): { sql: string; params: unknown[] } {
-  if (!leader) return { sql: '0 AS dead_workers, 0 AS overdue', params: [] };
+  if (!leader) return { sql: '0 AS dead_workers, 0 AS overdue, 0 AS pending_cancels', params: [] };
   return {
-    sql: `${DEAD_WORKERS_EXIST} AS dead_workers, ${OVERDUE_EXIST} AS overdue`,
+    sql: `${DEAD_WORKERS_EXIST} AS dead_workers, ${OVERDUE_EXIST} AS overdue, ${PENDING_CANCELS_EXIST} AS pending_cancels`,
     params: [leader.deadAfterMs, leader.worker, leader.defaultTimeoutMs, leader.graceMs],
   };
 }
@@ -146,7 +156,6 @@ export async function jobsProbe(
             AND NOT EXISTS (SELECT 1 FROM job_queues k WHERE k.name = j.queue)) n) AS new_queues,
        (SELECT JSON_ARRAYAGG(w.queues) FROM job_workers w
         WHERE w.heartbeat_at >= NOW(3) - INTERVAL ? * 1000 MICROSECOND) AS live_workers,
-       EXISTS (SELECT 1 FROM jobs c WHERE c.cancel_pending = 1) AS pending_cancels,
        ${lc.sql}`,
     [...qf.params, ...jf.params, ...uf.params, deadAfterMs, ...lc.params],
   );
@@ -187,7 +196,7 @@ export async function workersHeartbeatIfQuiet(
   const qf = queueFilter('q.name', queues);
   const nf = queueFilter('n.queue', queues);
   const uf = unknownQueues('n.queue', known);
-  const leaderQuiet = leader ? `AND NOT ${DEAD_WORKERS_EXIST} AND NOT ${OVERDUE_EXIST}` : '';
+  const leaderQuiet = leader ? `AND NOT ${DEAD_WORKERS_EXIST} AND NOT ${OVERDUE_EXIST} AND NOT ${PENDING_CANCELS_EXIST}` : '';
   const r = await db.run<{ affectedRows: number }>(
     'workersHeartbeatIfQuiet',
     `UPDATE job_workers SET heartbeat_at = NOW(3)
@@ -200,7 +209,6 @@ export async function workersHeartbeatIfQuiet(
        AND NOT EXISTS (
          SELECT 1 FROM (SELECT DISTINCT n.queue FROM jobs n WHERE n.status = 'pending' AND ${nf.sql} AND ${uf.sql}) d
          WHERE NOT EXISTS (SELECT 1 FROM job_queues k WHERE k.name = d.queue))
-       AND NOT EXISTS (SELECT 1 FROM jobs c WHERE c.cancel_pending = 1)
        ${leaderQuiet}`,
     [worker, ...qf.params, ...nf.params, ...uf.params, ...(leader ? [leader.deadAfterMs, leader.worker, leader.defaultTimeoutMs, leader.graceMs] : [])],
   );
@@ -249,7 +257,10 @@ export interface ClaimCursor {
  * under load a scan from the head walks tens of thousands of them (measured: 42 page
  * reads per claimed row, against 2 with the cursor). The cursor form is a union of
  * ranges the optimizer only seeks with the index forced.
- * Params: queue, limit, cursor.
+ *
+ * Payloads larger than INLINE_PAYLOAD_BYTES stay behind (their size comes along): a claim
+ * of many rows never carries many large payloads into memory at once.
+ * Params: inline payload bytes, queue, cursor, limit.
  */
 export async function jobsSelectReady(tx: Executor, queue: string, limit: number, after?: ClaimCursor): Promise<ClaimedJob[]> {
   const cursor = after
@@ -260,7 +271,8 @@ export async function jobsSelectReady(tx: Executor, queue: string, limit: number
     : { sql: '', params: [] };
   const rows = await tx.run<ClaimRow[]>(
     'jobsSelectReady',
-    `SELECT id, queue, type, payload, priority, run_at, attempts, max_attempts, timeout_ms, concurrency_key, worker,
+    `SELECT id, queue, type, IF(LENGTH(payload) <= ?, payload, NULL) AS payload, COALESCE(LENGTH(payload), 0) AS payload_bytes,
+            priority, run_at, attempts, max_attempts, timeout_ms, concurrency_key, worker,
             TIMESTAMPDIFF(MICROSECOND, run_at, NOW(3)) / 1000 AS waited_ms
      FROM jobs FORCE INDEX (jobs_claim)
      WHERE status = 'pending' AND queue = ? AND run_at <= NOW(3) AND paused = 0
@@ -271,13 +283,15 @@ export async function jobsSelectReady(tx: Executor, queue: string, limit: number
      ORDER BY priority, run_at, id
      LIMIT ?
      FOR UPDATE SKIP LOCKED`,
-    [queue, ...cursor.params, limit],
+    [INLINE_PAYLOAD_BYTES, queue, ...cursor.params, limit],
   );
   return rows.map((r) => ({
     id: Number(r.id),
     queue: r.queue,
     type: r.type,
     payload: typeof r.payload === 'string' ? safeJson(r.payload) : r.payload,
+    payloadBytes: Number(r.payload_bytes ?? 0),
+    payloadDeferred: Number(r.payload_bytes ?? 0) > INLINE_PAYLOAD_BYTES,
     priority: Number(r.priority),
     runAt: String(r.run_at),
     attempts: Number(r.attempts),
@@ -295,6 +309,21 @@ function safeJson(text: string): unknown {
   } catch {
     return text;
   }
+}
+
+/**
+ * Reads a deferred payload when its job starts, if the job is still this worker's claim.
+ * Params: worker, run.
+ */
+export async function jobsLoadPayload(db: Executor, worker: string, run: RunRef): Promise<{ found: boolean; payload: unknown }> {
+  const rows = await db.run<Array<{ payload: unknown }>>(
+    'jobsLoadPayload',
+    `SELECT payload FROM jobs WHERE id = ? AND worker = ? AND attempts = ? AND status = 'queued'`,
+    [run.id, worker, run.attempts],
+  );
+  const row = rows[0];
+  if (!row) return { found: false, payload: undefined };
+  return { found: true, payload: typeof row.payload === 'string' ? safeJson(row.payload) : row.payload };
 }
 
 /** Marks locked rows claimed by this worker. Params: worker, ids. */
@@ -464,13 +493,18 @@ export async function jobsHeldChanges(db: Executor, worker: string, held: readon
   });
 }
 
-/** Cancels pending jobs whose cancel was requested. No params. */
-export async function jobsCancelPending(db: Executor): Promise<number> {
+/**
+ * Cancels up to `limit` pending jobs whose cancel was requested (leader only; the caller
+ * repeats while a batch comes back full). Params: limit.
+ */
+export async function jobsCancelPending(db: Executor, limit: number): Promise<number> {
   const r = await db.run<{ affectedRows: number }>(
     'jobsCancelPending',
     `UPDATE jobs SET status = 'cancelled', cancelled_at = NOW(3), finished_at = NOW(3),
        error = 'cancelled before it started (cancel_requested_at was set)'
-     WHERE cancel_pending = 1`,
+     WHERE cancel_pending = 1
+     LIMIT ?`,
+    [limit],
   );
   return r.affectedRows;
 }
@@ -524,6 +558,26 @@ export async function workersDeleteDead(db: Executor, ids: readonly string[], de
 }
 
 /**
+ * Workers named by queued or running jobs that have no job_workers row at all (a replica
+ * whose row was removed while it still held jobs), once those jobs have not moved for
+ * dead-after. Reads only the queued and running entries of jobs_claim.
+ * Params: dead-after ms.
+ */
+export async function jobsSelectOrphanWorkers(db: Executor, deadAfterMs: number): Promise<string[]> {
+  const rows = await db.run<Array<{ worker: string }>>(
+    'jobsSelectOrphanWorkers',
+    `SELECT j.worker FROM jobs j
+     WHERE j.status IN ('queued', 'running') AND j.worker IS NOT NULL
+       AND j.updated_at < NOW(3) - INTERVAL ? * 1000 MICROSECOND
+       AND NOT EXISTS (SELECT 1 FROM job_workers w WHERE w.id = j.worker)
+     LIMIT 1000`,
+    [deadAfterMs],
+  );
+  // Deduplicated here: DISTINCT would cost a temporary table.
+  return [...new Set(rows.map((r) => r.worker))];
+}
+
+/**
  * Rescues the jobs of dead workers: queued → pending unchanged; running → pending as a
  * failed attempt (retry after a backoff), or failed when no attempt is left.
  * Params: worker ids, reason. Returns { requeued, rescued }.
@@ -539,12 +593,12 @@ export async function jobsRescueOf(db: Executor, workers: readonly string[], rea
     'jobsRescueOf',
     `UPDATE jobs
      SET error = CONCAT(?, ' (worker ', worker, ', attempt ', attempts, ')'),
-         run_at = IF(attempts >= max_attempts, run_at, NOW(3) + INTERVAL LEAST(POW(2, attempts), 3600) SECOND),
+         run_at = IF(attempts >= max_attempts, run_at, NOW(3) + INTERVAL LEAST(POW(2, LEAST(GREATEST(attempts, 0), ?)), 3600) SECOND),
          finished_at = IF(attempts >= max_attempts, NOW(3), NULL),
          status = IF(attempts >= max_attempts, 'failed', 'pending'),
          queued_at = NULL
      WHERE status = 'running' AND worker IN (?)`,
-    [reason, workers],
+    [reason, MAX_BACKOFF_EXPONENT, workers],
   );
   return { requeued: q.affectedRows, rescued: r.affectedRows };
 }

@@ -1,5 +1,6 @@
 import type { SluiceEvents } from '../events.js';
 import type { Logger } from './logger.js';
+import type { MetricLabels } from './metric-labels.js';
 import type { Metrics } from './metrics.js';
 
 /** Logs: one line per job transition at debug, one per error at warn/error, with stable fields. */
@@ -19,6 +20,9 @@ export function subscribeLogs(events: SluiceEvents, logger: Logger): void {
   events.on('job:cancelled-before-start', ({ job }) =>
     logger.debug({ job_id: job.id, queue: job.queue, type: job.type }, 'cancelled before start'),
   );
+  events.on('job:refused', ({ job, error }) =>
+    logger.warn({ job_id: job.id, queue: job.queue, type: job.type, error }, 'job failed before it started'),
+  );
   events.on('jobs:handed-back', ({ count, reason }) => logger.info({ jobs: count, reason }, 'handed queued jobs back'));
   events.on('sweep:done', ({ sweep, count }) => logger.info({ sweep, jobs: count }, 'sweep changed jobs'));
   events.on('leader:changed', ({ leader }) => logger.info({ leader }, leader ? 'became leader' : 'lost leadership'));
@@ -28,24 +32,29 @@ export function subscribeLogs(events: SluiceEvents, logger: Logger): void {
 }
 
 /** Metrics from the same events. */
-export function subscribeMetrics(events: SluiceEvents, metrics: Metrics): void {
+export function subscribeMetrics(events: SluiceEvents, metrics: Metrics, labels: MetricLabels): void {
   events.on('jobs:claimed', ({ queue, jobs, durationMs }) => {
     metrics.claimBatch.observe(jobs.length);
     metrics.claimDuration.observe(durationMs / 1000);
-    for (const j of jobs) metrics.pickupLatency.observe({ queue }, Math.max(0, j.waitedMs) / 1000);
+    const histogram = metrics.pickupLatency.labels({ queue: labels.queue(queue) });
+    for (const j of jobs) histogram.observe(Math.max(0, j.waitedMs) / 1000);
   });
   events.on('job:started', ({ job, limiterWaitMs }) => {
-    metrics.jobsStarted.inc({ queue: job.queue, type: job.type });
+    metrics.jobsStarted.inc({ queue: labels.queue(job.queue), type: labels.type(job.type) });
     metrics.limiterWait.observe(limiterWaitMs / 1000);
     metrics.running.inc();
   });
   events.on('job:finished', ({ job, outcome, durationMs }) => {
+    const l = { queue: labels.queue(job.queue), type: labels.type(job.type), outcome };
     metrics.running.dec();
-    metrics.jobsFinished.inc({ queue: job.queue, type: job.type, outcome });
-    metrics.jobDuration.observe({ queue: job.queue, type: job.type, outcome }, durationMs / 1000);
+    metrics.jobsFinished.inc(l);
+    metrics.jobDuration.observe(l, durationMs / 1000);
   });
   events.on('job:cancelled-before-start', ({ job }) =>
-    metrics.jobsFinished.inc({ queue: job.queue, type: job.type, outcome: 'cancelled' }),
+    metrics.jobsFinished.inc({ queue: labels.queue(job.queue), type: labels.type(job.type), outcome: 'cancelled' }),
+  );
+  events.on('job:refused', ({ job }) =>
+    metrics.jobsFinished.inc({ queue: labels.queue(job.queue), type: labels.type(job.type), outcome: 'failed' }),
   );
   events.on('sweep:done', ({ sweep, count }) => metrics.sweptJobs.inc({ sweep }, count));
   events.on('leader:changed', ({ leader }) => metrics.leader.set(leader ? 1 : 0));

@@ -20,6 +20,7 @@ export interface WorkerIdentity {
 export class HeartbeatPublisher implements Pollable {
   readonly name = 'heartbeat';
 
+  /** When the last beat that landed was sent: the server's heartbeat_at is no older. */
   private lastBeat = performance.now();
   private stale = false;
 
@@ -39,23 +40,31 @@ export class HeartbeatPublisher implements Pollable {
     },
   ) {}
 
-  /** Call from the loop's timer: detects staleness even while statements hang. */
+  /**
+   * Call from a timer several times a beat: detects staleness even while statements hang.
+   * Stale two beats before dead-after: the leader must never find this replica dead while
+   * it still runs jobs, whatever the timers' jitter.
+   */
   checkStale(): void {
     const { deadAfterMs, intervalMs, onStale, logger } = this.opts;
-    if (this.stale || performance.now() - this.lastBeat < deadAfterMs - intervalMs) return;
+    if (this.stale || performance.now() - this.lastBeat < deadAfterMs - 2 * intervalMs) return;
     this.stale = true;
     logger.error({ silent_ms: Math.round(performance.now() - this.lastBeat) }, 'heartbeats failing: this replica may be declared dead; aborting its runs');
     onStale?.();
   }
 
   async register(): Promise<void> {
+    const sentAt = performance.now();
     await workersUpsert(this.opts.db, this.opts.identity);
-    this.beaten();
+    this.beaten(sentAt);
   }
 
-  /** Records a heartbeat written elsewhere (the idle probe's combined statement). */
-  beaten(): void {
-    this.lastBeat = performance.now();
+  /**
+   * Records a heartbeat that landed (here, or in the idle probe's combined statement),
+   * by when it was sent: the time it spent in flight does not count as fresh.
+   */
+  beaten(sentAt: number): void {
+    this.lastBeat = Math.max(this.lastBeat, sentAt);
     this.stale = false;
   }
 
@@ -71,8 +80,9 @@ export class HeartbeatPublisher implements Pollable {
     // little, so the idle probe gets the first chance again.
     const due = this.dueInMs();
     if (due > 0) return due + Math.min(100, intervalMs / 10);
+    const sentAt = performance.now();
     const alive = await workersHeartbeat(db, identity.id);
-    this.beaten();
+    this.beaten(sentAt);
     if (!alive) {
       logger.warn({ worker: identity.id }, 'worker row was gone (declared dead?); registering again');
       await workersUpsert(db, identity);

@@ -18,6 +18,7 @@ import {
 } from '../db/queries.js';
 import { isDuplicateKeyError } from '../errors.js';
 import type { SluiceEvents } from '../events.js';
+import { INLINE_PAYLOAD_BYTES, QUEUED_PAYLOAD_BYTES } from '../limits.js';
 import { TokenBucket } from '../token-bucket.js';
 import type { Pollable } from './poller.js';
 import type { SweepSignals } from './sweep-signals.js';
@@ -31,6 +32,8 @@ import type { SweepSignals } from './sweep-signals.js';
 export const BUSY_BATCH = 100;
 export const BUSY_REPOLL_MIN_MS = 10;
 export const BUSY_REPOLL_MAX_MS = 50;
+/** Pending jobs one cancel statement ends. */
+const CANCEL_BATCH = 1000;
 
 export interface ReadyJobsOptions {
   db: Database;
@@ -48,8 +51,10 @@ export interface ReadyJobsOptions {
   admit: (job: RunnableJob) => boolean;
   /** Claimed jobs not yet started (the channel and the runner's token stage). */
   queued: () => number;
+  /** Payload bytes those jobs carry. */
+  queuedBytes?: () => number;
   /** The heartbeat, so an idle tick can write it together with the probe. */
-  heartbeat?: { dueInMs(): number; beaten(): void };
+  heartbeat?: { dueInMs(): number; beaten(sentAt: number): void };
   /** The leader's part of the probe, while this replica leads. */
   leaderProbe?: () => LeaderProbe | undefined;
   /** Where the probe leaves hints for the leader's sweeps. */
@@ -99,7 +104,7 @@ export class ReadyJobsPublisher implements Pollable {
     if (channel.isClosed) return pollMs;
     // Prefetch counts every claimed job not yet started, wherever it waits. Refill at
     // half empty: one claim of many rows instead of many claims of a few.
-    this.waitingForRoom = this.room() < Math.ceil(channel.capacity / 2);
+    this.waitingForRoom = this.room() < Math.ceil(this.fullRoom() / 2);
     // roomFreed() cuts this wait short; the timer is only a backstop.
     if (this.waitingForRoom) return 20;
 
@@ -158,14 +163,25 @@ export class ReadyJobsPublisher implements Pollable {
    * the database work on the next batch while this process runs the current one.
    */
   roomFreed(): boolean {
-    if (!this.waitingForRoom || this.room() < Math.ceil(this.opts.channel.capacity / 2)) return false;
+    if (!this.waitingForRoom || this.room() < Math.ceil(this.fullRoom() / 2)) return false;
     this.waitingForRoom = false;
     return true;
   }
 
+  /**
+   * How many jobs a claim may take now: the channel's free places, less the claimed jobs
+   * still waiting elsewhere, and no more than the payload budget can hold if each carried
+   * the largest inline payload (memory stays bounded whatever the rows hold).
+   */
   private room(): number {
     const { channel } = this.opts;
-    return Math.min(channel.room(), channel.capacity - this.opts.queued());
+    const byBytes = Math.floor((QUEUED_PAYLOAD_BYTES - (this.opts.queuedBytes?.() ?? 0)) / INLINE_PAYLOAD_BYTES);
+    return Math.max(0, Math.min(channel.room(), channel.capacity - this.opts.queued(), byBytes));
+  }
+
+  /** The room of an empty replica. */
+  private fullRoom(): number {
+    return Math.min(this.opts.channel.capacity, Math.floor(QUEUED_PAYLOAD_BYTES / INLINE_PAYLOAD_BYTES));
   }
 
   /**
@@ -176,8 +192,9 @@ export class ReadyJobsPublisher implements Pollable {
   private async quietHeartbeat(): Promise<boolean> {
     const { heartbeat, db, worker, queues, pollMs } = this.opts;
     if (!heartbeat || heartbeat.dueInMs() > pollMs) return false;
+    const sentAt = performance.now();
     if (!(await workersHeartbeatIfQuiet(db, worker, queues, this.opts.leaderProbe?.(), [...this.settings.keys()]))) return false;
-    heartbeat.beaten();
+    heartbeat.beaten(sentAt);
     this.opts.signals?.update({ deadWorkers: false, overdue: false });
     return true;
   }
@@ -213,7 +230,9 @@ export class ReadyJobsPublisher implements Pollable {
       }
     }
     if (probe.pendingCancels) {
-      const n = await jobsCancelPending(db);
+      // Leader only, in bounded batches; what is left waits for the next probe.
+      let n = 0;
+      for (let i = 0, got = CANCEL_BATCH; i < 10 && got === CANCEL_BATCH; i++) n += got = await jobsCancelPending(db, CANCEL_BATCH);
       if (n > 0) this.opts.events.emit('sweep:done', { sweep: 'cancelled', count: n });
     }
     this.settings = settings;

@@ -6,6 +6,7 @@ import { Database } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrate.js';
 import {
   jobsCancelPending,
+  jobsSelectOrphanWorkers,
   jobsHeldChanges,
   jobsProbe,
   jobsSelectExpired,
@@ -121,13 +122,18 @@ describe('every hot query is index-served on a big table (EXPLAIN)', () => {
     const x = explaining(plans);
     await queuesLockActive(x, ['q1', 'q2']);
     await jobsHeldChanges(x, 'w', [{ id: 5, attempts: 0 }, { id: 6, attempts: 1 }]);
-    await jobsCancelPending(x);
+    await jobsCancelPending(x, 1000);
     await jobsSelectExpired(x, 168, 500);
+    await jobsSelectOrphanWorkers(x, 30_000);
     for (const plan of plans) assertIndexed(plan, 'sweep');
     const cancel = plans[3]!.find((s) => s.table === 'jobs');
     assert.equal(cancel?.key, 'jobs_cancel_pending');
     const expired = plans[4]!.find((s) => s.table === 'jobs');
     assert.equal(expired?.key, 'jobs_finished');
+    // Orphan rescue reads only the queued and running entries of the claim index.
+    const orphans = plans[5]!.find((s) => s.table === 'j');
+    assert.equal(orphans?.key, 'jobs_claim');
+    assert.equal(orphans?.type, 'range');
   });
 
   it('job_stats reads the covering index, without filesort or temporary table', async () => {

@@ -85,3 +85,13 @@ describe('Channel', () => {
     assert.deepEqual(out, Array.from({ length: 5000 }, (_, i) => i));
   });
 });
+
+describe('Channel memory', () => {
+  it('does not keep received items reachable', async () => {
+    const ch = new Channel<{ payload: string }>(10);
+    for (let i = 0; i < 5; i++) await ch.send({ payload: 'x'.repeat(1000) });
+    for (let i = 0; i < 5; i++) await ch.receive();
+    const slots = (ch as unknown as { items: unknown[] }).items;
+    assert.ok(slots.every((s) => s === undefined), 'received slots are cleared');
+  });
+});

@@ -1,0 +1,70 @@
+import { retryDelayMs } from '../backoff.js';
+import type { Outcome } from '../db/queries.js';
+import { isPermanent, retryAfterOf } from '../errors.js';
+import type { RunOutcome } from '../events.js';
+import { MAX_RETRY_DELAY_MS } from '../limits.js';
+import { clipText, encodeResult } from './outcome-encoding.js';
+
+/** Why a run stopped before its handler answered. */
+export type Interruption = 'timeout' | 'cancel' | 'shutdown' | 'stale' | 'lost';
+
+/** How a run settled: the handler answered, threw, or was interrupted. */
+export type Settlement = { kind: 'done'; result: unknown } | { kind: 'error'; error: Error } | { kind: Interruption };
+
+export interface PolicyJob {
+  id: number;
+  /** attempts before this run. */
+  attempts: number;
+  maxAttempts: number;
+  effectiveTimeoutMs: number;
+}
+
+export interface PolicyDecision {
+  kind: RunOutcome;
+  /** The row write, fenced on the run; none when the row is no longer this run's. */
+  write?: Outcome;
+  error?: string;
+}
+
+/**
+ * What a settled run writes to its row — pure, so every rule is unit-tested:
+ * done (result stored, or failed when it cannot be), a thrown error (retry with backoff, or
+ * failed when permanent or out of attempts), timeout and cancel (cancelled, not retried),
+ * shutdown and stale (handed back, attempt not counted), lost (nothing: the row is not ours).
+ */
+export function outcomeOf(job: PolicyJob, attempt: number, s: Settlement, worker: string): PolicyDecision {
+  const base = { id: job.id, attempts: attempt, from: 'running' as const };
+  const fail = (error: string): PolicyDecision => ({ kind: 'failed', write: { ...base, status: 'failed', error }, error });
+  const failedAttempt = (message: string, retryAfterMs: number | undefined, permanent: boolean): PolicyDecision => {
+    const error = clipText(message);
+    if (permanent || attempt >= job.maxAttempts) return fail(error);
+    // Retry-After says "not before": never sooner than our own backoff either.
+    const delayMs = Math.min(MAX_RETRY_DELAY_MS, Math.max(retryAfterMs ?? 0, retryDelayMs(attempt)));
+    return { kind: 'retry', write: { ...base, status: 'pending', error, delayMs }, error };
+  };
+  switch (s.kind) {
+    case 'done': {
+      const encoded = encodeResult(s.result);
+      if (!encoded.ok) return fail(clipText(encoded.error));
+      return { kind: 'done', write: { ...base, status: 'done', result: encoded.json } };
+    }
+    case 'error':
+      return failedAttempt(s.error.message || s.error.name, retryAfterOf(s.error), isPermanent(s.error));
+    case 'timeout': {
+      const error = `timed out after ${job.effectiveTimeoutMs} ms (dead job: aborted and cancelled, not retried)`;
+      return { kind: 'timed_out', write: { ...base, status: 'cancelled', error }, error };
+    }
+    case 'cancel': {
+      const error = 'cancelled while running (cancel_requested_at was set)';
+      return { kind: 'cancelled', write: { ...base, status: 'cancelled', error }, error };
+    }
+    case 'shutdown':
+    case 'stale': {
+      const why = s.kind === 'shutdown' ? 'shut down' : 'lost contact with the database';
+      const error = `handed back: worker ${worker} ${why} before the run finished (attempt not counted)`;
+      return { kind: 'handed_back', write: { ...base, status: 'pending', error, delayMs: 0, uncount: true } };
+    }
+    case 'lost':
+      return { kind: 'lost' };
+  }
+}
