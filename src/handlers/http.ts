@@ -1,7 +1,10 @@
-import { TextDecoder } from 'node:util';
+import { rootCertificates } from 'node:tls';
+import { Agent, fetch, type Response } from 'undici';
 import { PermanentJobError, RetryAfterError } from '../errors.js';
+import { AddressRefusedError, guardedLookup } from './http-address-guard.js';
 import { hostPort, parseAllowList } from './http-allow-list.js';
 import { parsePayload, type HttpRequest } from './http-payload.js';
+import { excerpt, resultOf } from './http-response.js';
 import type { Handler, JobContext } from './types.js';
 
 /**
@@ -12,15 +15,22 @@ import type { Handler, JobContext } from './types.js';
  *                    else text; over `maxResultBytes` → `{ truncated: true, body: '<text>' }`)
  *   429, 503 with Retry-After → RetryAfterError (capped at MAX_RETRY_AFTER_MS)
  *   5xx, 429, network error, timeout_ms elapsed → plain Error: retried with backoff
- *   other 3xx/4xx, bad payload, host or redirect target not allowed → PermanentJobError
+ *   other 3xx/4xx, bad payload, host or redirect target not allowed, https → http redirect,
+ *   host name resolving to a loopback/private/link-local/metadata address → PermanentJobError
  *
  * Decisions worth knowing:
  * - `Idempotency-Key: <job id>` is always sent; a payload header of that name is refused
  *   (a bad payload) rather than silently replaced, so a retry can always be deduplicated
  *   by the called service on the job id.
+ * - Connections go through an undici Agent whose `lookup` refuses internal addresses
+ *   (http-address-guard.ts): the check is on the address the socket really connects to, so
+ *   a DNS answer that changes after the allow-list check (DNS rebinding) cannot slip past.
+ *   Node's global fetch takes no `lookup`, hence undici's own fetch and Agent.
  * - Redirects are followed by hand (at most MAX_REDIRECTS), each hop checked against the
- *   allow list. 303, and 301/302 after a POST, become a GET without body (as browsers do);
- *   on a hop to another origin, credential headers are dropped.
+ *   allow list; https → http is refused (a downgrade would send the request in clear).
+ *   303, and 301/302 after a POST, become a GET without body (as browsers do); on a hop to
+ *   another origin every payload header is dropped (only Idempotency-Key, and Content-Type
+ *   while a body still goes along, are kept): the payload's headers were meant for its URL.
  * - `timeout_ms` bounds the whole call: every hop and the reading of the body.
  * - Header values and URL paths/queries are never logged nor put in errors: they may
  *   hold secrets. Logs and errors name the method and host:port only.
@@ -28,14 +38,13 @@ import type { Handler, JobContext } from './types.js';
 
 /** Default cap on the stored result: 64 KiB of response body. */
 export const DEFAULT_MAX_RESULT_BYTES = 64 * 1024;
-/** A Retry-After longer than this (1 hour) is cut to it: a job should not vanish for days. */
+/**
+ * A Retry-After longer than this (1 hour) is cut to it: a job should not vanish for days,
+ * and now + the delay must stay a valid DATETIME whatever date the server sends.
+ */
 export const MAX_RETRY_AFTER_MS = 60 * 60 * 1000;
 /** Redirect hops followed before the job fails. */
 export const MAX_REDIRECTS = 5;
-/** Longest body excerpt put in an error message, in characters. */
-const EXCERPT_CHARS = 200;
-/** Dropped on a redirect to another origin, as fetch drops Authorization. */
-const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'cookie'];
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 export interface HttpHandlerOptions {
@@ -43,10 +52,9 @@ export interface HttpHandlerOptions {
   readonly allow: readonly string[];
   /** Response bytes kept as the result; default DEFAULT_MAX_RESULT_BYTES. */
   readonly maxResultBytes?: number;
-  /** For tests; default the global fetch. */
-  readonly fetchImpl?: typeof fetch;
+  /** PEM certificate(s) trusted besides Node's bundled CAs; tests use it for a self-signed server. */
+  readonly ca?: string;
 }
-
 
 export function createHttpHandler(options: HttpHandlerOptions): Handler {
   const allowed = parseAllowList(options.allow);
@@ -54,7 +62,11 @@ export function createHttpHandler(options: HttpHandlerOptions): Handler {
   if (!Number.isInteger(maxResultBytes) || maxResultBytes < 1) {
     throw new RangeError(`maxResultBytes must be a positive whole number (got ${maxResultBytes})`);
   }
-  const fetchImpl = options.fetchImpl ?? globalThis.fetch;
+  // One Agent per handler: its pool keeps connections alive between jobs (idle ones do not
+  // hold the process open). A kept connection was checked when it was opened.
+  const agent = new Agent({
+    connect: { lookup: guardedLookup, ...(options.ca === undefined ? {} : { ca: [...rootCertificates, options.ca] }) },
+  });
 
   return async function http(job, ctx) {
     const req = parsePayload(job.payload);
@@ -66,26 +78,21 @@ export function createHttpHandler(options: HttpHandlerOptions): Handler {
     if (ctx.signal.aborted) throw transportError(ctx.signal.reason, what, ctx.signal, undefined, undefined);
 
     const timeout = req.timeoutMs === undefined ? undefined : AbortSignal.timeout(req.timeoutMs);
-    const signal = timeout === undefined ? ctx.signal : anySignal([ctx.signal, timeout]);
+    const signal = timeout === undefined ? ctx.signal : AbortSignal.any([ctx.signal, timeout]);
     try {
       for (let hop = 0; ; hop++) {
         what = `${req.method} ${hostPort(req.url)}`;
-        const res = await send(fetchImpl, req, signal, ctx);
+        const res = await send(agent, req, signal, ctx);
         if (!REDIRECTS.has(res.status) || !res.headers.has('location')) {
           return await outcome(res, what, maxResultBytes);
         }
         const next = redirectTarget(res, req.url);
-        if (next === undefined || !allowed(next) || hop >= MAX_REDIRECTS) {
-          const why =
-            next === undefined
-              ? 'to a location that is not an http(s) URL'
-              : !allowed(next)
-                ? `to host ${hostPort(next)}, which is not in SLUICE_HTTP_ALLOW`
-                : `more than ${MAX_REDIRECTS} times`;
-          throw new PermanentJobError(`${statusLine(res, what)} redirects ${why}; not followed${await excerpt(res)}`);
+        const refused = redirectRefusal(req.url, next, allowed, hop);
+        if (refused !== undefined || next === undefined) {
+          throw new PermanentJobError(`${statusLine(res, what)} redirects ${refused ?? ''}; not followed${await excerpt(res)}`);
         }
         await res.body?.cancel();
-        follow(req, res.status, next);
+        follow(req, res.status, next, job.id);
       }
     } catch (err) {
       throw transportError(err, what, ctx.signal, timeout, req.timeoutMs);
@@ -94,16 +101,17 @@ export function createHttpHandler(options: HttpHandlerOptions): Handler {
 }
 
 /** One hop: the fetch itself, logged at debug without headers, path or query. */
-async function send(fetchImpl: typeof fetch, req: HttpRequest, signal: AbortSignal, ctx: JobContext): Promise<Response> {
+async function send(agent: Agent, req: HttpRequest, signal: AbortSignal, ctx: JobContext): Promise<Response> {
   const started = performance.now();
   const fields = { method: req.method, host: hostPort(req.url) };
   try {
-    const res = await fetchImpl(req.url, {
+    const res = await fetch(req.url, {
       method: req.method,
       headers: req.headers,
       body: req.body,
       redirect: 'manual',
       signal,
+      dispatcher: agent,
     });
     ctx.log.debug({ ...fields, status: res.status, duration_ms: Math.round(performance.now() - started) }, 'http call');
     return res;
@@ -124,59 +132,6 @@ async function outcome(res: Response, what: string, maxResultBytes: number): Pro
     throw new Error(message);
   }
   throw new PermanentJobError(message);
-}
-
-async function resultOf(res: Response, maxResultBytes: number): Promise<unknown> {
-  const { bytes, truncated } = await readUpTo(res, maxResultBytes);
-  const contentType = res.headers.get('content-type') ?? '';
-  if (truncated) {
-    // stream: true holds back a character cut in half at the limit instead of emitting U+FFFD.
-    return { truncated: true, body: decoderFor(contentType).decode(bytes, { stream: true }) };
-  }
-  if (bytes.byteLength === 0) return null;
-  const text = decoderFor(contentType).decode(bytes);
-  if (isJson(contentType)) {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      return text; // said JSON but is not: the call still succeeded, keep what came back
-    }
-  }
-  return text;
-}
-
-/** Reads at most `limit` bytes of the body, then lets the rest go (closing the connection). */
-async function readUpTo(res: Response, limit: number): Promise<{ bytes: Uint8Array; truncated: boolean }> {
-  if (res.body === null) return { bytes: new Uint8Array(0), truncated: false };
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  while (total <= limit) {
-    const { done, value } = (await reader.read()) as { done: boolean; value?: unknown };
-    if (done) break;
-    if (!(value instanceof Uint8Array)) throw new TypeError('response body chunk is not bytes');
-    chunks.push(value);
-    total += value.byteLength;
-  }
-  const truncated = total > limit;
-  if (truncated) await reader.cancel();
-  reader.releaseLock();
-  const bytes = Buffer.concat(chunks);
-  return { bytes: truncated ? bytes.subarray(0, limit) : bytes, truncated };
-}
-
-/** `: <first 200 characters of the body, whitespace collapsed>`, or '' for an empty body. */
-async function excerpt(res: Response): Promise<string> {
-  let text: string;
-  try {
-    const { bytes } = await readUpTo(res, EXCERPT_CHARS * 4);
-    text = decoderFor(res.headers.get('content-type') ?? '').decode(bytes, { stream: true });
-  } catch {
-    return ''; // the status is the news; a body that fails to arrive does not change the outcome
-  }
-  const chars = Array.from(text.replace(/\s+/g, ' ').trim());
-  if (chars.length === 0) return '';
-  return `: ${chars.length > EXCERPT_CHARS ? `${chars.slice(0, EXCERPT_CHARS - 1).join('')}…` : chars.join('')}`;
 }
 
 /** `HTTP 404 Not Found from POST api.internal:8080` */
@@ -207,14 +162,29 @@ function redirectTarget(res: Response, from: URL): URL | undefined {
   }
 }
 
+/** Why a redirect to `next` is not followed (the rest of "… redirects <why>"), or undefined to follow it. */
+function redirectRefusal(from: URL, next: URL | undefined, allowed: (url: URL) => boolean, hop: number): string | undefined {
+  if (next === undefined) return 'to a location that is not an http(s) URL';
+  if (from.protocol === 'https:' && next.protocol === 'http:') return `from https to http (${hostPort(next)}), a downgrade`;
+  if (!allowed(next)) return `to host ${hostPort(next)}, which is not in SLUICE_HTTP_ALLOW`;
+  if (hop >= MAX_REDIRECTS) return `more than ${MAX_REDIRECTS} times`;
+  return undefined;
+}
+
 /** Rewrites the request for the next hop, as the fetch standard does for each status. */
-function follow(req: HttpRequest, status: number, next: URL): void {
+function follow(req: HttpRequest, status: number, next: URL, jobId: number): void {
   if ((status === 303 && req.method !== 'HEAD') || ((status === 301 || status === 302) && req.method === 'POST')) {
     req.method = 'GET';
     req.body = undefined;
     req.headers.delete('content-type');
   }
-  if (next.origin !== req.url.origin) for (const name of CREDENTIAL_HEADERS) req.headers.delete(name);
+  if (next.origin !== req.url.origin) {
+    // Fetch drops only Authorization here; a payload's headers also carry API keys under any
+    // name (X-Api-Key, X-Signature …), so none of them follows to another origin.
+    const contentType = req.headers.get('content-type');
+    req.headers = new Headers({ 'idempotency-key': String(jobId) });
+    if (req.body !== undefined && contentType !== null) req.headers.set('content-type', contentType);
+  }
   req.url = next;
 }
 
@@ -227,11 +197,23 @@ function transportError(
   timeoutMs: number | undefined,
 ): Error {
   if (err instanceof PermanentJobError || err instanceof RetryAfterError) return err;
+  const refused = causeOf(err, AddressRefusedError);
+  if (refused !== undefined) {
+    return new PermanentJobError(
+      `${what}: refused: ${refused.message}, which only a URL naming it by an IP literal in SLUICE_HTTP_ALLOW may reach; no connection was made`,
+    );
+  }
   if (ctxSignal.aborted) {
     return new Error(`${what}: aborted (${reasonText(ctxSignal.reason)}); no status`, { cause: ctxSignal.reason });
   }
   if (timeout?.aborted) return new Error(`${what}: no complete response within timeout_ms=${timeoutMs}; no status`);
   return new Error(`${what}: no response (${causeText(err)}); no status`, { cause: err });
+}
+
+/** The first error of class `type` in the `cause` chain of `err`. */
+function causeOf<T extends Error>(err: unknown, type: new (...args: never[]) => T): T | undefined {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) if (e instanceof type) return e;
+  return undefined;
 }
 
 /** undici's "fetch failed" hides the useful part (ECONNREFUSED …) in `cause`. */
@@ -247,35 +229,4 @@ function causeText(err: unknown): string {
 function reasonText(reason: unknown): string {
   if (reason instanceof Error) return reason.message || reason.name;
   return String(reason);
-}
-
-/** AbortSignal.any arrived in Node 20.3; engines allows 20.0, so combine by hand there. */
-function anySignal(signals: AbortSignal[]): AbortSignal {
-  if (typeof AbortSignal.any === 'function') return AbortSignal.any(signals);
-  const controller = new AbortController();
-  const onAbort = (event: Event): void => {
-    controller.abort((event.target as AbortSignal).reason);
-    for (const s of signals) s.removeEventListener('abort', onAbort);
-  };
-  for (const s of signals) {
-    if (s.aborted) {
-      controller.abort(s.reason);
-      break;
-    }
-    s.addEventListener('abort', onAbort);
-  }
-  return controller.signal;
-}
-
-function isJson(contentType: string): boolean {
-  return /^\s*(application\/([\w.-]+\+)?json|text\/json)\s*(;|$)/i.test(contentType);
-}
-
-function decoderFor(contentType: string): TextDecoder {
-  const charset = /;\s*charset="?([\w.:-]+)"?/i.exec(contentType)?.[1];
-  try {
-    return new TextDecoder(charset ?? 'utf-8');
-  } catch {
-    return new TextDecoder('utf-8');
-  }
 }

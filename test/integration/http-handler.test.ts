@@ -2,13 +2,16 @@
 // Run: node --import tsx --test test/integration/http-handler.test.ts
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { PermanentJobError, RetryAfterError } from '../../src/errors.js';
-import { createHttpHandler, MAX_RETRY_AFTER_MS } from '../../src/handlers/http.js';
+import { createHttpHandler, MAX_RETRY_AFTER_MS, parseRetryAfter } from '../../src/handlers/http.js';
+import { parseAllowList } from '../../src/handlers/http-allow-list.js';
 import type { JobContext, JobInfo } from '../../src/handlers/types.js';
 
 interface Seen {
@@ -28,7 +31,13 @@ interface TestServer {
   connections: number;
 }
 
-const servers: ReturnType<typeof createServer>[] = [];
+/** Self-signed for 127.0.0.1 and localhost; the handler trusts it through its `ca` option. */
+const TLS = {
+  cert: readFileSync(new URL('../fixtures/tls/cert.pem', import.meta.url), 'utf8'),
+  key: readFileSync(new URL('../fixtures/tls/key.pem', import.meta.url), 'utf8'),
+};
+
+const servers: Array<ReturnType<typeof createServer> | ReturnType<typeof createTlsServer>> = [];
 after(() => {
   for (const s of servers) {
     s.closeAllConnections();
@@ -36,10 +45,10 @@ after(() => {
   }
 });
 
-/** A server whose `respond` sees each request after its body has been read. */
-async function serve(respond: (req: IncomingMessage, res: ServerResponse, seen: Seen) => void): Promise<TestServer> {
+/** A server whose `respond` sees each request after its body has been read; https with `tls`. */
+async function serve(respond: (req: IncomingMessage, res: ServerResponse, seen: Seen) => void, tls?: typeof TLS): Promise<TestServer> {
   const requests: Seen[] = [];
-  const server = createServer((req, res) => {
+  const listener: RequestListener = (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -47,14 +56,15 @@ async function serve(respond: (req: IncomingMessage, res: ServerResponse, seen: 
       requests.push(seen);
       respond(req, res, seen);
     });
-  });
+  };
+  const server = tls ? createTlsServer(tls, listener) : createServer(listener);
   servers.push(server);
   const ts: TestServer = { port: 0, host: '', url: '', requests, connections: 0 };
   server.on('connection', () => ts.connections++);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
-  return Object.assign(ts, { port, host: `127.0.0.1:${port}`, url: `http://127.0.0.1:${port}` });
+  return Object.assign(ts, { port, host: `127.0.0.1:${port}`, url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}` });
 }
 
 function reply(status: number, body: string, headers: Record<string, string> = {}) {
@@ -232,6 +242,76 @@ void describe('allow list', () => {
   });
 });
 
+void describe('addresses, checked on the connection itself', () => {
+  void test('a name that resolves to loopback (localhost) is refused: permanent, names host:port and class, no connection', async () => {
+    const s = await serve(reply(200, 'should not be reached'));
+    const err = await failure(
+      createHttpHandler({ allow: [`localhost:${s.port}`] })(
+        job({ url: `http://localhost:${s.port}/p-secret?token=q-secret`, headers: { authorization: 'Bearer h-secret' } }),
+        context(),
+      ),
+    );
+    assert.ok(err instanceof PermanentJobError, `got ${err.name}: ${err.message}`);
+    assert.match(err.message, new RegExp(`^POST localhost:${s.port}: refused: localhost resolves to (127\\.0\\.0\\.1|::1), a loopback address`));
+    for (const secret of ['p-secret', 'q-secret', 'h-secret']) assert.ok(!err.message.includes(secret), err.message);
+    assert.equal(s.connections, 0);
+  });
+
+  void test('the same server, called by the IP literal that the allow list names, is reached', async () => {
+    const s = await serve(reply(200, 'hi'));
+    assert.equal(await createHttpHandler({ allow: [`127.0.0.1:${s.port}`] })(job({ url: `http://127.0.0.1:${s.port}/` }), context()), 'hi');
+    assert.equal(s.requests.length, 1);
+  });
+
+  void test('a redirect to a name that resolves to loopback is refused at connect time', async () => {
+    const inner = await serve(reply(200, 'should not be reached'));
+    const s = await serve(reply(307, '', { location: `http://localhost:${inner.port}/admin` }));
+    const err = await failure(createHttpHandler({ allow: [s.host, `localhost:${inner.port}`] })(job({ url: s.url }), context()));
+    assert.ok(err instanceof PermanentJobError, `got ${err.name}: ${err.message}`);
+    assert.match(err.message, new RegExp(`POST localhost:${inner.port}: refused: .*loopback`));
+    assert.ok(!err.message.includes('/admin'), err.message);
+    assert.equal(inner.connections, 0);
+    assert.equal(s.requests.length, 1);
+  });
+
+  void test('an IP literal entry matches however it is written', () => {
+    const allowed = parseAllowList(['[::FFFF:127.0.0.1]:8080', '127.1']);
+    assert.ok(allowed(new URL('http://[::ffff:7f00:1]:8080/')));
+    assert.ok(allowed(new URL('http://127.0.0.1:9/')));
+    assert.ok(!allowed(new URL('http://[::1]:8080/')));
+  });
+});
+
+void describe('results the database can store', () => {
+  void test('lone surrogates in a JSON response become U+FFFD, in values and keys, at any depth', async () => {
+    const body = '{"a":"\\ud800","\\udc00k":["x\\ud800y",{"b":"\\udfff"}],"pair":"\\ud83d\\ude00"}';
+    const s = await serve(reply(200, body, { 'content-type': 'application/json' }));
+    const result = await createHttpHandler({ allow: ['127.0.0.1'] })(job({ url: s.url }), context());
+    assert.deepEqual(result, { a: '\ufffd', '\ufffdk': ['x\ufffdy', { b: '\ufffd' }], pair: '😀' });
+    assert.ok(JSON.stringify(result).isWellFormed());
+  });
+
+  void test('a JSON string response with a lone surrogate, and deep nesting, stay well-formed', async () => {
+    const depth = 20_000;
+    const deep = await serve(reply(200, `${'['.repeat(depth)}"\\udbff"${']'.repeat(depth)}`, { 'content-type': 'application/json' }));
+    const top = await serve(reply(200, '"\\ud800!"', { 'content-type': 'application/json' }));
+    const handler = createHttpHandler({ allow: ['127.0.0.1'], maxResultBytes: 1024 * 1024 });
+    assert.equal(await handler(job({ url: top.url }), context()), '\ufffd!');
+    let node = await handler(job({ url: deep.url }), context());
+    for (let i = 0; i < depth; i++) node = (node as unknown[])[0];
+    assert.equal(node, '\ufffd');
+  });
+
+  void test('Retry-After: cut to one hour, never negative, however far the date', () => {
+    const now = Date.UTC(2026, 0, 1);
+    assert.equal(parseRetryAfter('9'.repeat(400), now), MAX_RETRY_AFTER_MS);
+    assert.equal(parseRetryAfter('Fri, 31 Dec 9999 23:59:59 GMT', now), MAX_RETRY_AFTER_MS);
+    assert.equal(parseRetryAfter('Thu, 01 Jan 1970 00:00:00 GMT', now), 0);
+    assert.equal(parseRetryAfter('soon', now), undefined);
+    assert.equal(parseRetryAfter(null, now), undefined);
+  });
+});
+
 void describe('redirects', () => {
   void test('a redirect to a host not in the list is refused and never reached', async () => {
     const elsewhere = await serve(reply(200, 'should not be reached'));
@@ -243,11 +323,12 @@ void describe('redirects', () => {
     assert.equal(elsewhere.connections, 0);
   });
 
-  void test('307 to an allowed host keeps method, body and Idempotency-Key, drops Authorization', async () => {
+  void test('307 to another origin keeps method, body and Idempotency-Key, and none of the payload headers', async () => {
     const target = await serve(reply(200, '{"from":"target"}', { 'content-type': 'application/json' }));
     const s = await serve(reply(307, '', { location: `${target.url}/there` }));
+    const sent = { Authorization: 'Bearer t', 'X-Api-Key': 'k-secret', 'X-Trace': 'abc', Cookie: 'session=s', Accept: 'application/json' };
     const result = await createHttpHandler({ allow: [s.host, target.host] })(
-      job({ url: s.url, method: 'put', headers: { Authorization: 'Bearer t', 'X-Trace': 'abc' }, body: { a: 1 } }, 9),
+      job({ url: s.url, method: 'put', headers: sent, body: { a: 1 } }, 9),
       context(),
     );
     assert.deepEqual(result, { from: 'target' });
@@ -256,9 +337,48 @@ void describe('redirects', () => {
     assert.equal(seen?.path, '/there');
     assert.equal(seen?.body, '{"a":1}');
     assert.equal(seen?.headers['idempotency-key'], '9');
-    assert.equal(seen?.headers['x-trace'], 'abc');
-    assert.equal(seen?.headers.authorization, undefined, 'credentials do not follow to another origin');
-    assert.equal(s.requests[0]?.headers.authorization, 'Bearer t');
+    assert.equal(seen?.headers['content-type'], 'application/json', 'the body goes along, so does its type');
+    for (const name of ['authorization', 'x-api-key', 'x-trace', 'cookie']) {
+      assert.equal(seen?.headers[name], undefined, `${name} does not follow to another origin`);
+    }
+    assert.notEqual(seen?.headers.accept, 'application/json', "the payload's Accept stays behind too");
+    for (const [name, value] of Object.entries(sent)) {
+      assert.equal(s.requests[0]?.headers[name.toLowerCase()], value, `the first origin got ${name}`);
+    }
+  });
+
+  void test('a redirect within the origin keeps the payload headers; the next origin sees none of them', async () => {
+    const other = await serve(reply(200, 'there'));
+    const s = await serve((req, res) => {
+      if (req.url === '/start') res.writeHead(302, { location: '/same' }).end();
+      else res.writeHead(302, { location: `${other.url}/x` }).end();
+    });
+    const result = await createHttpHandler({ allow: [s.host, other.host] })(
+      job({ url: `${s.url}/start`, method: 'GET', headers: { 'X-Api-Key': 'k-secret', 'X-Trace': 'abc' } }, 77),
+      context(),
+    );
+    assert.equal(result, 'there');
+    const [start, same] = s.requests;
+    assert.deepEqual([start?.headers['x-api-key'], same?.headers['x-api-key'], same?.headers['x-trace']], ['k-secret', 'k-secret', 'abc']);
+    const far = other.requests[0];
+    assert.equal(far?.headers['idempotency-key'], '77');
+    assert.equal(far?.headers['x-api-key'], undefined);
+    assert.equal(far?.headers['x-trace'], undefined);
+  });
+
+  void test('https → http is refused as a downgrade; the http server is never reached', async () => {
+    const plain = await serve(reply(200, 'in clear'));
+    const secure = await serve((req, res) => {
+      if (req.url === '/ok') res.writeHead(200).end('secure');
+      else res.writeHead(302, { location: `${plain.url}/x` }).end();
+    }, TLS);
+    const handler = createHttpHandler({ allow: [secure.host, plain.host], ca: TLS.cert });
+    assert.equal(await handler(job({ url: `${secure.url}/ok`, method: 'GET' }), context()), 'secure', 'https itself works');
+    const err = await failure(handler(job({ url: `${secure.url}/down`, method: 'GET' }), context()));
+    assert.ok(err instanceof PermanentJobError, `got ${err.name}: ${err.message}`);
+    assert.match(err.message, new RegExp(`HTTP 302 Found from GET ${secure.host.replaceAll('.', '\\.')} redirects from https to http`));
+    assert.match(err.message, /downgrade/);
+    assert.equal(plain.connections, 0);
   });
 
   void test('303 with a relative Location becomes a GET without body', async () => {

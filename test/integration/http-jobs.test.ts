@@ -46,6 +46,7 @@ describe('http jobs end to end: a row calls a real service, the outcome lands in
         else if (req.url === '/fail') res.writeHead(500).end('boom');
         else if (req.url === '/busy') res.writeHead(429, { 'retry-after': '30' }).end('slow down');
         else if (req.url === '/missing') res.writeHead(404).end('no such thing');
+        else if (req.url === '/surrogate') res.writeHead(200, { 'content-type': 'application/json' }).end('{"a":"\\ud800","ok":true}');
         else if (req.url === '/away') res.writeHead(302, { location: `${outsiderBase}/x` }).end();
         else if (req.url === '/slow') req.socket.once('close', () => (slowClosed = true));
         else res.writeHead(400).end();
@@ -59,7 +60,8 @@ describe('http jobs end to end: a row calls a real service, the outcome lands in
     outsiderBase = await listen(outsider);
     fresh = await freshDatabase('http_jobs');
     pool = fresh.pool;
-    daemon = await startDaemon(testEnv(fresh.url, { SLUICE_HTTP_ALLOW: new URL(base).host }));
+    // localhost is allowed by name: it resolves to loopback, so the handler must still refuse it.
+    daemon = await startDaemon(testEnv(fresh.url, { SLUICE_HTTP_ALLOW: `${new URL(base).host},localhost:${new URL(base).port}` }));
   });
   after(async () => {
     await daemon?.stop();
@@ -105,6 +107,23 @@ describe('http jobs end to end: a row calls a real service, the outcome lands in
     const job = await settled(id, ['failed']);
     assert.equal(job.attempts, 1);
     assert.match(job.error ?? '', /HTTP 404.*no such thing/);
+  });
+
+  it('a lone surrogate in a JSON response still lands: done, stored as U+FFFD', async () => {
+    const id = await insertJob(pool, { type: 'http', payload: { url: `${base}/surrogate` } });
+    const job = await settled(id, ['done', 'failed']);
+    assert.equal(job.status, 'done', `error: ${job.error}`);
+    assert.deepEqual(job.result, { a: '\ufffd', ok: true });
+  });
+
+  it('an allowed name that resolves to loopback fails the job at once, naming host:port and class only', async () => {
+    const port = new URL(base).port;
+    const id = await insertJob(pool, { type: 'http', payload: { url: `http://localhost:${port}/ok?token=t-secret` }, maxAttempts: 5 });
+    const job = await settled(id, ['failed']);
+    assert.equal(job.attempts, 1, 'permanent: not retried');
+    assert.match(job.error ?? '', new RegExp(`localhost:${port}: refused: .*loopback address`));
+    assert.ok(!(job.error ?? '').includes('t-secret'), job.error ?? '');
+    assert.ok(!seen.some((s) => s.path.includes('t-secret')), 'the service never saw the request');
   });
 
   it('a host not in SLUICE_HTTP_ALLOW fails the job without a request', async () => {

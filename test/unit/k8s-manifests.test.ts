@@ -4,6 +4,7 @@
 // (port, probe paths, env names, RBAC, shutdown grace) and with the image.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { BlockList, isIPv6 } from 'node:net';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { loadConfig } from '../../src/config.js';
@@ -98,6 +99,49 @@ function secretValues(secret: K8sObject): Record<string, string> {
 
 function matches(selector: Record<string, string> | undefined, labels: Record<string, string> | undefined): boolean {
   return selector !== undefined && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+}
+
+interface NetworkPolicyPeer {
+  ipBlock?: { cidr: string; except?: string[] };
+  namespaceSelector?: { matchLabels?: Record<string, string>; matchExpressions?: unknown[] };
+  podSelector?: unknown;
+}
+interface EgressRule {
+  to?: NetworkPolicyPeer[];
+  ports?: Array<{ port?: number | string; endPort?: number; protocol?: string }>;
+}
+
+function cidrList(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const [net = '', prefix = ''] = cidr.split('/');
+    list.addSubnet(net, Number(prefix), isIPv6(net) ? 'ipv6' : 'ipv4');
+  }
+  return list;
+}
+
+/**
+ * Whether egress `rules` let the pod reach `address`:`port` when that address is outside the
+ * cluster (no pod, no node): only ipBlock peers, or a rule without `to`, can match it.
+ */
+function egressAllowsExternal(rules: readonly EgressRule[], address: string, port: number, protocol = 'TCP'): boolean {
+  const type = isIPv6(address) ? 'ipv6' : 'ipv4';
+  return rules.some((rule) => {
+    const portOk =
+      rule.ports === undefined ||
+      rule.ports.length === 0 ||
+      rule.ports.some((p) => (p.protocol ?? 'TCP') === protocol && (p.port === undefined || (typeof p.port === 'number' && port >= p.port && port <= (p.endPort ?? p.port))));
+    const peerOk =
+      rule.to === undefined ||
+      rule.to.length === 0 ||
+      rule.to.some((peer) => {
+        const block = peer.ipBlock;
+        // One family per ipBlock (BlockList alone would match IPv4 against ::/0 as ::ffff:a.b.c.d).
+        if (block === undefined || isIPv6(block.cidr.split('/')[0] ?? '') !== (type === 'ipv6')) return false;
+        return cidrList([block.cidr]).check(address, type) && !cidrList(block.except ?? []).check(address, type);
+      });
+    return portOk && peerOk;
+  });
 }
 
 /** Every .ts file under src/, for checks of what the code really calls. */
@@ -405,6 +449,39 @@ describe('k8s/ manifests agree with the daemon', () => {
         (container as Container & { volumeMounts?: Array<{ name: string; mountPath: string }> }).volumeMounts?.some((m) => m.name === tmp.name && m.mountPath === '/tmp'),
         `${build}: /tmp is writable`,
       );
+    }
+  });
+
+  it('egress is open but for the cloud metadata service: every pod, DNS, and every outside address', (t) => {
+    const policies = sourceDocuments()
+      .filter((d) => d.obj.kind === 'NetworkPolicy')
+      .map((d) => ({ label: d.file, obj: d.obj }));
+    const rendered = renderedOrSkip(t);
+    for (const [build, objects] of rendered ?? []) policies.push({ label: build, obj: one(objects, 'NetworkPolicy') });
+    assert.ok(policies.length > 0);
+    for (const { label, obj } of policies) {
+      const spec = obj.spec as { policyTypes?: string[]; egress?: EgressRule[] };
+      assert.ok(spec.policyTypes?.includes('Egress'), `${label}: the policy governs egress`);
+      const rules = spec.egress ?? [];
+      for (const [address, port] of [['169.254.169.254', 80], ['169.254.169.254', 443], ['fd00:ec2::254', 80], ['fd00:ec2::254', 8080]] as const) {
+        assert.ok(!egressAllowsExternal(rules, address, port), `${label}: the metadata service ${address}:${port} is not reachable`);
+      }
+      for (const [address, port, protocol] of [
+        ['93.184.216.34', 443, 'TCP'],
+        ['10.20.30.40', 3306, 'TCP'], // a database outside the cluster, on a private network
+        ['169.254.169.123', 123, 'UDP'], // link-local neighbours of the metadata address stay open
+        ['2606:4700:4700::1111', 443, 'TCP'],
+        ['169.254.20.10', 53, 'UDP'], // a node-local DNS cache
+        ['169.254.20.10', 53, 'TCP'],
+      ] as const) {
+        assert.ok(egressAllowsExternal(rules, address, port, protocol), `${label}: ${address}:${port}/${protocol} is reachable`);
+      }
+      const everyPod = rules.some(
+        (r) =>
+          (r.ports ?? []).length === 0 &&
+          (r.to ?? []).some((p) => p.podSelector === undefined && p.ipBlock === undefined && JSON.stringify(p.namespaceSelector) === '{}'),
+      );
+      assert.ok(everyPod, `${label}: every pod of every namespace is reachable on any port (some CNIs never match pods by ipBlock)`);
     }
   });
 
