@@ -96,4 +96,54 @@ describe('database outage (a private mariadbd, stopped and started by the test)'
     daemon.proc.kill('SIGTERM');
     assert.equal(await daemon.exited, 0, daemon.output().slice(-2000));
   });
+
+  it('three replicas, the database killed for 5 s mid-run: only interrupted runs run again, no finished one', async () => {
+    const pool = mysql.createPool({ uri: server.url, connectionLimit: 2, ...POOL_OPTIONS });
+    await effects.pool.query('DELETE FROM effects');
+    const replicas = ['r1', 'r2', 'r3'].map((id) =>
+      spawnDaemon(testEnv(server.url, { SLUICE_WORKER_ID: id, SLUICE_CONCURRENCY: '10', SLUICE_PREFETCH: '40', EFFECTS_URL: effects.url })),
+    );
+    try {
+      const total = 1000;
+      await waitFor(async () => {
+        const [r] = await pool.query<mysql.RowDataPacket[]>('SELECT COUNT(*) n FROM job_workers');
+        return Number(r[0]?.n) === 3;
+      }, { timeoutMs: 20_000, message: 'three replicas registered' });
+      await pool.query('DELETE FROM jobs');
+      await insertJobs(pool, Array.from({ length: total }, () => ({ type: 'span', payload: { ms: 10 }, maxAttempts: 20 })));
+      await waitFor(async () => {
+        const [r] = await pool.query<mysql.RowDataPacket[]>("SELECT COUNT(*) n FROM jobs WHERE status = 'done'");
+        return Number(r[0]?.n) >= 150;
+      }, { timeoutMs: 30_000, message: 'some jobs done before the kill' });
+      await pool.end();
+
+      await server.kill();
+      await new Promise((r) => setTimeout(r, 5000)); // the outage itself, not an assertion
+      await server.restart();
+
+      const after = mysql.createPool({ uri: server.url, connectionLimit: 2, ...POOL_OPTIONS });
+      try {
+        await waitFor(
+          async () => {
+            const [r] = await after.query<mysql.RowDataPacket[]>("SELECT COUNT(*) n FROM jobs WHERE status = 'done'");
+            return Number(r[0]?.n) === total;
+          },
+          { timeoutMs: 90_000, message: 'every job done after the outage' },
+        );
+      } finally {
+        await after.end();
+      }
+      // A run counts as interrupted when it recorded 'aborted'. Every 'done' beyond the
+      // first must be explained by an interrupted run of the same job.
+      const [rows] = await effects.pool.query<mysql.RowDataPacket[]>(
+        `SELECT job_id, SUM(what = 'done') AS done, SUM(what = 'aborted') AS aborted FROM effects GROUP BY job_id`,
+      );
+      assert.equal(rows.length, total, 'every job ran');
+      const unexplained = rows.filter((r) => Number(r.done) < 1 || Number(r.done) - 1 > Number(r.aborted));
+      assert.deepEqual(unexplained.slice(0, 5), [], `no finished run ran again (${unexplained.length} did)`);
+    } finally {
+      for (const r of replicas) if (r.proc.exitCode === null) r.proc.kill('SIGKILL');
+      await Promise.all(replicas.map((r) => r.exited));
+    }
+  });
 });

@@ -4,6 +4,7 @@ import type mysql from 'mysql2/promise';
 import { spawnDaemon, testEnv, waitForWorker } from '../helpers/daemon.js';
 import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
 import { getJob, insertJobs, jobsByStatus } from '../helpers/factory.js';
+import { PartitionProxy } from '../helpers/proxy.js';
 
 let db: FreshDatabase;
 let pool: mysql.Pool;
@@ -67,6 +68,58 @@ describe('graceful shutdown (real child process, real SIGTERM)', () => {
     const daemon = spawnDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'graceful-3' }));
     await waitFor(async () => (await count("SELECT COUNT(*) n FROM jobs WHERE status <> 'done'")) === 0, { message: 'all done' });
     daemon.proc.kill('SIGINT');
+    assert.equal(await daemon.exited, 0);
+  });
+
+  it('a stop during a database blip that cannot hand jobs back exits non-zero and keeps its worker row; the leader returns the jobs', async () => {
+    await pool.query('DELETE FROM jobs');
+    const target = new URL(db.url);
+    const proxy = await PartitionProxy.start({ host: target.hostname, port: Number(target.port || 3306) });
+    try {
+      const blipped = spawnDaemon(
+        testEnv(proxy.url(db.url), { SLUICE_WORKER_ID: 'blip-1', SLUICE_CONCURRENCY: '2', SLUICE_PREFETCH: '10', SLUICE_SHUTDOWN_GRACE_MS: '300' }),
+      );
+      await waitForWorker(pool, 'blip-1');
+      const ids = await insertJobs(pool, Array.from({ length: 6 }, () => ({ type: 'sleep', payload: { ms: 5000 } })));
+      await waitFor(async () => (await count("SELECT COUNT(*) n FROM jobs WHERE worker = 'blip-1' AND status = 'running'")) === 2, {
+        message: 'two running under blip-1',
+      });
+      proxy.cut();
+      blipped.proc.kill('SIGTERM');
+      assert.equal(await blipped.exited, 1, `exit code says not everything was handed back:\n${blipped.output()}`);
+      assert.equal(await count("SELECT COUNT(*) n FROM job_workers WHERE id = 'blip-1'"), 1, 'the worker row stays for the leader');
+      assert.ok((await count("SELECT COUNT(*) n FROM jobs WHERE worker = 'blip-1' AND status IN ('queued', 'running')")) > 0, 'jobs still held');
+
+      // Another replica leads, finds blip-1 dead, and every job ends done.
+      const rescuer = spawnDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'rescuer', SLUICE_CONCURRENCY: '6' }));
+      await pool.query("UPDATE jobs SET payload = JSON_OBJECT('ms', 10)");
+      await waitFor(async () => (await count("SELECT COUNT(*) n FROM jobs WHERE status = 'done'")) === ids.length, {
+        message: 'all jobs done after the rescue',
+        timeoutMs: 20_000,
+      });
+      assert.equal(await count("SELECT COUNT(*) n FROM job_workers WHERE id = 'blip-1'"), 0, 'the dead row is removed');
+      rescuer.proc.kill('SIGTERM');
+      assert.equal(await rescuer.exited, 0);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('jobs held under a worker id that has no row at all are rescued by the leader', async () => {
+    await pool.query('DELETE FROM jobs');
+    const ids = await insertJobs(pool, [{ type: 'sleep', payload: { ms: 10 } }, { type: 'sleep', payload: { ms: 10 } }]);
+    await pool.query("UPDATE jobs SET status = 'queued', worker = 'vanished', queued_at = NOW(3), updated_at = NOW(3) - INTERVAL 1 MINUTE WHERE id = ?", [ids[0]]);
+    await pool.query(
+      "UPDATE jobs SET status = 'running', worker = 'vanished', attempts = 1, started_at = NOW(3), updated_at = NOW(3) - INTERVAL 1 MINUTE WHERE id = ?",
+      [ids[1]],
+    );
+    assert.equal(await count("SELECT COUNT(*) n FROM job_workers WHERE id = 'vanished'"), 0);
+    const daemon = spawnDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'finder' }));
+    const queued = await waitFor(async () => ((j) => (j.status === 'done' ? j : undefined))(await getJob(pool, ids[0]!)), { message: 'queued orphan done' });
+    const running = await waitFor(async () => ((j) => (j.status === 'done' ? j : undefined))(await getJob(pool, ids[1]!)), { message: 'running orphan done' });
+    assert.equal(queued.attempts, 1, 'a queued orphan returns unchanged');
+    assert.equal(running.attempts, 2, 'a running orphan counts as a failed attempt');
+    daemon.proc.kill('SIGTERM');
     assert.equal(await daemon.exited, 0);
   });
 });
