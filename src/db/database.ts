@@ -19,7 +19,24 @@ export interface Executor {
   run<T = Row[]>(name: string, sql: string, params?: unknown[]): Promise<T>;
 }
 
-/** mysql2 pool options from a mysql:// URL, pinned to one charset/collation (see MYSQL-NOTES). */
+/**
+ * The collation of every sluice connection (and of the tests' pools): the tables'
+ * default, which every column but the identifiers keeps (`status`, `error`, …).
+ *
+ * Parameters reach the server as literals in this collation, whose coercibility is the
+ * weakest, so the column they meet decides: `status = ?` compares in the column's
+ * utf8mb4_unicode_ci, and `queue = ?`, `worker IN (?)`, `id = ?` in the identifiers'
+ * utf8mb4_bin (migration 002); each seeks its index (EXPLAIN on MariaDB 10.11: the claim
+ * is `ref const,const` on jobs_claim — test/integration/explain.test.ts pins it).
+ * utf8mb4_bin here would serve literals as well, but a value of equal (IMPLICIT)
+ * coercibility, such as a user variable, would then pull `status` comparisons into
+ * utf8mb4_bin; and another _ci (the server's utf8mb4_general_ci, MySQL 8's
+ * utf8mb4_0900_ai_ci) raises "Illegal mix of collations" against `status` for them.
+ * With the tables' own collation, every comparison is in the collation of its column.
+ */
+export const CONNECTION_COLLATION = 'utf8mb4_unicode_ci';
+
+/** mysql2 pool options from a mysql:// URL, pinned to CONNECTION_COLLATION. */
 export function poolOptionsFromUrl(url: string, connectionLimit = 10): PoolOptions {
   const u = new URL(url);
   return {
@@ -28,8 +45,8 @@ export function poolOptionsFromUrl(url: string, connectionLimit = 10): PoolOptio
     user: decodeURIComponent(u.username || 'root'),
     password: decodeURIComponent(u.password),
     database: decodeURIComponent(u.pathname.replace(/^\//, '')),
-    // Must match the tables' collation, or comparisons with parameters stop using the index.
-    charset: 'utf8mb4_unicode_ci',
+    // Chosen for the columns the hot queries compare: see CONNECTION_COLLATION.
+    charset: CONNECTION_COLLATION,
     // Instants stay strings: the daemon does no time arithmetic in JS, the server's NOW(3) rules.
     dateStrings: true,
     supportBigNumbers: true,

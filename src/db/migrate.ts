@@ -17,10 +17,11 @@ export interface MigrationResult {
  * Applies numbered `NNN_name.sql` files not yet recorded in `sluice_migrations`, in
  * order, under a server lock so replicas starting together apply each file once.
  * DDL commits implicitly in MySQL, so each file is written to be re-runnable
- * (IF NOT EXISTS, OR REPLACE) in case a process dies half-way.
+ * (IF NOT EXISTS, OR REPLACE, a MODIFY to the definition the column already has) in
+ * case a process dies half-way.
  */
 export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<MigrationResult> {
-  const files = (await readdir(dir)).filter((f) => /^\d+_[\w-]+\.sql$/.test(f)).sort();
+  const files = await migrationFiles(dir);
   const conn = await db.connect();
   const lock = `sluice:migrate:${db.databaseName}`;
   try {
@@ -50,9 +51,14 @@ export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<Migra
   }
 }
 
+/** The `NNN_name.sql` files of `dir`, in the order they apply. */
+export async function migrationFiles(dir = MIGRATIONS_DIR): Promise<string[]> {
+  return (await readdir(dir)).filter((f) => /^\d+_[\w-]+\.sql$/.test(f)).sort();
+}
+
 /** True when every migration file is recorded as applied. */
 export async function migrationsDone(db: Database, dir = MIGRATIONS_DIR): Promise<boolean> {
-  const files = (await readdir(dir)).filter((f) => /^\d+_[\w-]+\.sql$/.test(f));
+  const files = await migrationFiles(dir);
   const rows = await db.run<Array<{ n: number }>>('migrationsCount', 'SELECT COUNT(*) AS n FROM sluice_migrations');
   return Number(rows[0]?.n) >= files.length;
 }

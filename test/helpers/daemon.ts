@@ -41,6 +41,12 @@ export async function startDaemon(env: Record<string, string>): Promise<Daemon> 
   return daemon;
 }
 
+/** How many times an in-process daemon has sent the statement `name` (sluice_db_statements_total). */
+export async function statementCount(daemon: Daemon, name: string): Promise<number> {
+  const text = await daemon.metrics.registry.getSingleMetricAsString('sluice_db_statements_total');
+  return Number(text.match(new RegExp(`statement="${name}"} (\\d+)`))?.[1] ?? 0);
+}
+
 /** Waits until a worker has registered (migrations applied, pipeline about to start). */
 export async function waitForWorker(pool: mysql.Pool, id: string, timeoutMs = 15_000): Promise<void> {
   await waitFor(

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import mysql from 'mysql2/promise';
 import { LocalMysqlServer } from '../../scripts/local-mysql.js';
+import { CONNECTION_COLLATION } from '../../src/db/database.js';
 
 export interface FreshDatabase {
   /** mysql://… URL of the new database (what DATABASE_URL would be for the daemon). */
@@ -18,9 +19,12 @@ export interface FreshDatabase {
   drop(): Promise<void>;
 }
 
-/** Pool options the tests share with the daemon's own pool. */
+/**
+ * Pool options the tests share with the daemon's own pool: the same connection collation
+ * (see CONNECTION_COLLATION for why), so EXPLAIN here sees the daemon's plans.
+ */
 export const POOL_OPTIONS = {
-  charset: 'utf8mb4_unicode_ci',
+  charset: CONNECTION_COLLATION,
   dateStrings: true,
   supportBigNumbers: true,
   bigNumberStrings: false,

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
 import { Database } from '../../src/db/database.js';
-import { migrate, migrationsDone } from '../../src/db/migrate.js';
+import { MIGRATIONS_DIR, migrate, migrationFiles, migrationsDone } from '../../src/db/migrate.js';
 import { spawnDaemon } from '../helpers/daemon.js';
 import { freshDatabase, type FreshDatabase } from '../helpers/database.js';
 
@@ -28,15 +31,16 @@ describe('migrations', () => {
     try {
       const results = await Promise.all(dbs.map((db) => migrate(db)));
       const applied = results.flatMap((r) => r.applied);
-      assert.deepEqual(applied, ['001_init.sql'], 'exactly one process applied it');
-      assert.ok(results.every((r) => r.current === 1));
+      const files = await migrationFiles();
+      assert.deepEqual(applied, files, 'exactly one process applied each file, in order');
+      assert.ok(results.every((r) => r.current === Number(files.at(-1)!.split('_')[0])));
       assert.equal(await migrationsDone(dbs[0]!), true);
     } finally {
       await Promise.all(dbs.map((db) => db.end()));
     }
     assert.deepEqual(await tables(), ['job_queues', 'job_stats', 'job_workers', 'jobs', 'sluice_migrations']);
     const [[row]] = (await pool.query('SELECT COUNT(*) n FROM sluice_migrations')) as unknown as [[{ n: number }]];
-    assert.equal(Number(row.n), 1);
+    assert.equal(Number(row.n), (await migrationFiles()).length);
   });
 
   it('is idempotent: running it again applies nothing and keeps the data', async () => {
@@ -75,7 +79,7 @@ describe('migrations', () => {
     try {
       const cli = spawnDaemon({ DATABASE_URL: other.url }, ['migrate']);
       assert.equal(await cli.exited, 0, cli.output());
-      assert.match(cli.output(), /"applied":\["001_init.sql"\]/);
+      assert.ok(cli.output().includes(`"applied":${JSON.stringify(await migrationFiles())}`), cli.output());
       const again = spawnDaemon({ DATABASE_URL: other.url }, ['migrate']);
       assert.equal(await again.exited, 0);
       assert.match(again.output(), /"applied":\[\]/);
@@ -83,4 +87,89 @@ describe('migrations', () => {
       await other.drop();
     }
   });
+
+  it('002 turns the identifiers into utf8mb4_bin on a schema-001 database with data: every row, value and index kept', async () => {
+    const old = await freshDatabase('migrate_001_data');
+    const only001 = await mkdtemp(join(tmpdir(), 'sluice-001-'));
+    const db = new Database({ url: old.url, connectionLimit: 1 });
+    const q = async (sql: string, params: unknown[] = []): Promise<mysql.RowDataPacket[]> => (await old.pool.query<mysql.RowDataPacket[]>(sql, params))[0];
+    try {
+      await copyFile(join(MIGRATIONS_DIR, '001_init.sql'), join(only001, '001_init.sql'));
+      assert.deepEqual((await migrate(db, only001)).applied, ['001_init.sql']);
+      await seedSchema001(old.pool);
+      const before = await snapshot(q);
+      assert.equal(before.jobs.length, 7);
+
+      const later = (await migrationFiles()).filter((f) => f !== '001_init.sql');
+      assert.ok(later.includes('002_exact_identifiers.sql'));
+      assert.deepEqual((await migrate(db)).applied, later);
+      assert.deepEqual(await snapshot(q), before, 'every row and value, and every index, as before');
+      const collations = await q(
+        `SELECT CONCAT(table_name, '.', column_name) AS c FROM information_schema.columns
+         WHERE table_schema = DATABASE() AND collation_name = 'utf8mb4_bin' AND data_type = 'varchar'`,
+      );
+      assert.deepEqual(
+        collations.map((r) => String(r.c)).sort(),
+        [
+          'job_queues.name', 'job_stats.queue', 'job_workers.id', 'job_workers.queues', 'jobs.active_concurrency_key', 'jobs.active_unique_key',
+          'jobs.concurrency_key', 'jobs.queue', 'jobs.type', 'jobs.unique_key', 'jobs.worker',
+        ],
+      );
+      const [status] = await q("SELECT collation_name AS c FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'jobs' AND column_name = 'status'");
+      assert.equal(status?.c, 'utf8mb4_unicode_ci', 'other text columns keep the table collation');
+      // Under 001 job_stats counted `Emails` and `emails` as one queue; now they are two.
+      const stats = await q("SELECT queue, status, jobs FROM job_stats WHERE status = 'pending' ORDER BY queue");
+      assert.deepEqual(stats.map((r) => [r.queue, Number(r.jobs)]), [['Emails', 1], ['emails', 1]]);
+
+      // A process that died after 002's statements but before recording it applies it again.
+      await q('DELETE FROM sluice_migrations WHERE version = 2');
+      assert.deepEqual((await migrate(db)).applied, ['002_exact_identifiers.sql']);
+      assert.deepEqual((await migrate(db)).applied, [], 'and then nothing');
+      assert.deepEqual(await snapshot(q), before, 'unchanged by the second run');
+
+      // The keys hold as before: an active unique key, an active concurrency key, a queue name.
+      const dup = (err: { code?: string }) => err.code === 'ER_DUP_ENTRY';
+      await assert.rejects(q("INSERT INTO jobs (type, unique_key) VALUES ('sleep', 'order-😀')"), dup, 'a pending job keeps its unique key');
+      await assert.rejects(q("UPDATE jobs SET status = 'running' WHERE queue = 'emails'"), dup, 'the queued job holds res-1: no second holder');
+      await assert.rejects(q("INSERT INTO job_queues (name) VALUES ('Emails')"), dup);
+      await q("INSERT INTO jobs (type, unique_key) VALUES ('sleep', 'u-done')");
+      await q("INSERT INTO jobs (type, unique_key) VALUES ('sleep', 'order-🎉')");
+      await q("INSERT INTO job_queues (name) VALUES ('emails')");
+    } finally {
+      await db.end();
+      await old.drop();
+      await rm(only001, { recursive: true, force: true });
+    }
+  });
 });
+
+/** Rows in every status, keys active and not, a paused queue, a worker: what a live 001 database holds. */
+async function seedSchema001(p: mysql.Pool): Promise<void> {
+  await p.query(
+    `INSERT INTO jobs (queue, type, payload, status, priority, attempts, max_attempts, timeout_ms, concurrency_key, unique_key,
+                       worker, progress, result, error, queued_at, started_at, finished_at, cancelled_at, cancel_requested_at, run_at)
+     VALUES
+       ('Emails', 'http', '{"url": "http://svc/hook", "n": 1}', 'pending', -2, 0, 5, NULL, NULL, 'order-😀', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '2026-01-02 03:04:05.678'),
+       ('emails', 'sleep', '{"ms": 10}', 'pending', 0, 1, 3, 60000, 'res-1', NULL, 'w-old', NULL, NULL, 'Error: attempt 1 failed', NULL, NULL, NULL, NULL, '2026-01-02 00:00:00.000', '2026-01-02 03:04:06.000'),
+       ('default', 'sleep', '{"ms": 10}', 'queued', 0, 0, 3, NULL, 'res-1', 'u-queued', 'w-1', NULL, NULL, NULL, '2026-01-02 03:05:00.000', NULL, NULL, NULL, NULL, '2026-01-02 03:04:07.000'),
+       ('default', 'Render', '{"page": 2}', 'running', 1, 1, 3, NULL, 'res-2', 'u-queued-2', 'w-1', 40, NULL, NULL, '2026-01-02 03:05:00.000', '2026-01-02 03:05:01.000', NULL, NULL, NULL, '2026-01-02 03:04:08.000'),
+       ('reports', 'render', NULL, 'done', 0, 1, 3, NULL, 'res-1', 'u-done', 'w-2', 100, '{"pages": 3}', NULL, '2026-01-02 03:05:00.000', '2026-01-02 03:05:01.000', '2026-01-02 03:05:02.000', NULL, NULL, '2026-01-02 03:04:09.000'),
+       ('reports', 'render', '{}', 'failed', 0, 3, 3, NULL, NULL, NULL, 'w-2', NULL, NULL, 'Error: boom', '2026-01-02 03:05:00.000', '2026-01-02 03:05:01.000', '2026-01-02 03:05:03.000', NULL, NULL, '2026-01-02 03:04:10.000'),
+       ('reports', 'render', '{}', 'cancelled', 0, 0, 3, NULL, NULL, 'u-cancelled', NULL, NULL, NULL, 'cancelled before it started', NULL, NULL, '2026-01-02 03:05:04.000', '2026-01-02 03:05:04.000', '2026-01-02 03:05:03.500', '2026-01-02 03:04:11.000')`,
+  );
+  await p.query("INSERT INTO job_queues (name, paused, rate_per_sec, concurrency, timeout_ms) VALUES ('Emails', TRUE, 2.5, 3, 60000)");
+  await p.query("INSERT INTO job_workers (id, host, pid, version, queues) VALUES ('w-1', 'node-a', 42, '0.1.0', 'Emails,default')");
+}
+
+/** Every row of the three tables (generated columns too) and every index, in a stable order. */
+async function snapshot(q: (sql: string) => Promise<mysql.RowDataPacket[]>): Promise<Record<'jobs' | 'queues' | 'workers' | 'indexes', unknown[]>> {
+  return {
+    jobs: await q('SELECT * FROM jobs ORDER BY id'),
+    queues: await q('SELECT * FROM job_queues ORDER BY name'),
+    workers: await q('SELECT * FROM job_workers ORDER BY id'),
+    indexes: await q(
+      `SELECT table_name, index_name, seq_in_index, column_name, non_unique FROM information_schema.statistics
+       WHERE table_schema = DATABASE() ORDER BY table_name, index_name, seq_in_index`,
+    ),
+  };
+}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
 import type { Daemon } from '../../src/daemon.js';
-import { closeFixtures, startDaemon, testEnv } from '../helpers/daemon.js';
+import { closeFixtures, startDaemon, statementCount, testEnv } from '../helpers/daemon.js';
 import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
 import { createEffectsTable, getJob, insertJob, insertJobs, type JobRow, waitFinished } from '../helpers/factory.js';
 
@@ -56,11 +56,8 @@ describe('core pipeline: claim → channel → runner → outcome', () => {
     const marker = await insertJob(pool, {});
     await finished(marker);
     // Give the publisher several more polls (50 ms each) to prove it leaves them alone.
-    const polls = Number((await daemon.metrics.registry.getSingleMetricAsString('sluice_db_statements_total')).match(/statement="jobsProbe"} (\d+)/)?.[1] ?? 0);
-    await waitFor(async () => {
-      const now = Number((await daemon.metrics.registry.getSingleMetricAsString('sluice_db_statements_total')).match(/statement="jobsProbe"} (\d+)/)?.[1] ?? 0);
-      return now >= polls + 4;
-    });
+    const polls = await statementCount(daemon, 'jobsProbe');
+    await waitFor(async () => (await statementCount(daemon, 'jobsProbe')) >= polls + 4);
     assert.equal((await getJob(pool, pausedJob)).status, 'pending');
     assert.equal((await getJob(pool, inPausedQueue)).status, 'pending');
     await pool.query('UPDATE jobs SET paused = FALSE WHERE id = ?', [pausedJob]);
@@ -166,8 +163,7 @@ describe('core pipeline: claim → channel → runner → outcome', () => {
   });
 
   it('writes progress throttled: a handler reporting 101 times costs at most two writes', async () => {
-    const statements = async () =>
-      Number((await daemon.metrics.registry.getSingleMetricAsString('sluice_db_statements_total')).match(/statement="jobsSetProgress"} (\d+)/)?.[1] ?? 0);
+    const statements = () => statementCount(daemon, 'jobsSetProgress');
     const before = await statements();
     const id = await insertJob(pool, { type: 'chatty', payload: { ms: 1300 } });
     await waitFor(async () => (await getJob(pool, id)).progress === 100, { message: 'progress reached 100' });
