@@ -88,6 +88,8 @@ export class JobRunner {
   /** Epoch ms after which hand-backs stop retrying (set by stop()). */
   private giveUpAt = Infinity;
   private readonly handBacks = new Set<Promise<boolean>>();
+  /** run() calls in progress: a stop waits until each has passed its outcome on. */
+  private readonly runs = new Set<Promise<void>>();
   private readonly stopped = new Promise<void>((r) => (this.stop$ = r));
   private loop: Promise<void> | undefined;
   private stopping = false;
@@ -227,9 +229,9 @@ export class JobRunner {
     for (const entry of this.held.values()) {
       if (entry.state === 'starting' || entry.state === 'running') this.interrupt(entry, 'shutdown');
     }
-    // Running entries settle on interruption at once; starting ones when run() begins.
-    const settleDeadline = Date.now() + 5000;
-    while (this.runningCount > 0 && Date.now() < settleDeadline) await new Promise((r) => setTimeout(r, 10));
+    // Running entries settle on interruption at once; starting ones when run() begins. Each
+    // run() then hands its outcome to the writer, which the caller drains next.
+    await Promise.race([Promise.all([...this.runs]), new Promise((r) => setTimeout(r, 5000).unref())]);
     await this.loop;
     // Jobs that reached 'queued' again meanwhile (a run that failed before starting).
     void this.handBack(this.queuedEntries(), 'shutdown');
@@ -332,7 +334,11 @@ export class JobRunner {
         this.setState(entry, 'starting');
         // p-limit releases its slot a few ticks after run() settles: wake slot waiters
         // only then, or they would see the slot still taken and sleep for good.
-        void this.limit(() => this.run(entry, entry.limiterWaitMs ?? 0)).finally(() => setImmediate(() => this.wakeSlotWaiters()));
+        const run = this.limit(() => this.run(entry, entry.limiterWaitMs ?? 0)).finally(() => {
+          this.runs.delete(run);
+          setImmediate(() => this.wakeSlotWaiters());
+        });
+        this.runs.add(run);
       }
       this.opts.onStarted?.();
     }

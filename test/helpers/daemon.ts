@@ -15,7 +15,7 @@ export function testEnv(databaseUrl: string, extra: Record<string, string> = {})
     DATABASE_URL: databaseUrl,
     SLUICE_POLL_MS: '50',
     SLUICE_HEARTBEAT_MS: '200',
-    SLUICE_DEAD_AFTER_MS: '1000',
+    SLUICE_DEAD_AFTER_MS: '2000',
     SLUICE_SHUTDOWN_GRACE_MS: '2000',
     SLUICE_HTTP_PORT: '0',
     SLUICE_RATE: '1000',

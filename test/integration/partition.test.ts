@@ -49,7 +49,7 @@ describe('a replica cut off from the database (a TCP proxy drops its connections
     assert.ok(heldQueued.length > 0, "'a' holds claimed jobs it has not started");
     proxy.cut();
     const cutAt = String((await rows('SELECT NOW(3) AS t'))[0]?.t);
-    // The leader ('b') declares 'a' dead after SLUICE_DEAD_AFTER_MS (1 s) and hands its jobs on.
+    // The leader ('b') declares 'a' dead after SLUICE_DEAD_AFTER_MS (2 s in tests) and hands its jobs on.
     await waitFor(async () => (await rows("SELECT id FROM jobs WHERE worker = 'a' AND status IN ('queued', 'running')")).length === 0, {
       timeoutMs: 15_000,
       message: "'a''s jobs rescued",
