@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { ConfigError } from './errors.js';
+import { parseAllowList } from './handlers/http-allow-list.js';
 
 /** Everything the daemon reads from the environment, validated once, frozen. */
 export interface Config {
@@ -22,7 +23,7 @@ export interface Config {
   readonly shutdownGraceMs: number;
   /** 0 keeps finished jobs forever. */
   readonly retentionHours: number;
-  /** host or host:port, lower-cased. */
+  /** host, host:port or CIDR range (10.96.0.0/12), lower-cased; checked by parseAllowList. */
   readonly httpAllow: readonly string[];
   /** Module paths whose default export maps type → handler. */
   readonly handlerModules: readonly string[];
@@ -132,8 +133,12 @@ export function loadConfig(env: Env = process.env): Config {
   }
 
   const httpAllow = list('SLUICE_HTTP_ALLOW').map((h) => h.toLowerCase());
-  for (const h of httpAllow) {
-    if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/.test(h)) bad('SLUICE_HTTP_ALLOW', `has "${h}", which is not a host or host:port`);
+  // The handler's own parser, so that start-up refuses exactly what the handler would.
+  try {
+    parseAllowList(httpAllow);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
   }
 
   const migrateRaw = (env.SLUICE_MIGRATE ?? 'true').trim().toLowerCase();

@@ -1,5 +1,6 @@
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { BlockList, isIPv4, isIPv6, type LookupFunction } from 'node:net';
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import { isIP, type LookupFunction } from 'node:net';
+import { type IpRange, parseIpRange, rangeContains } from './ip-range.js';
 
 /**
  * Which addresses the `http` handler may connect to when a host NAME brought it there.
@@ -9,9 +10,10 @@ import { BlockList, isIPv4, isIPv6, type LookupFunction } from 'node:net';
  * connection's own `lookup`: the addresses it passes on are the only ones the socket can
  * connect to, and a refused one never gets a SYN.
  *
- * An IP literal in the URL is never looked up (net.connect skips `lookup` for IPs), and it
- * can only pass the allow list through an entry naming that very address: an operator who
- * writes `SLUICE_HTTP_ALLOW=127.0.0.1:8080` means it, so literals are not checked here.
+ * A refused class is let through only for addresses the operator wrote down: the CIDR
+ * entries of SLUICE_HTTP_ALLOW, judged by the allow list (http-allow-list.ts) and passed in
+ * as `admits`. An IP literal in the URL is never looked up (net.connect skips `lookup` for
+ * IPs); the allow list alone decides it, so literals are not checked here.
  */
 
 /** Why an address is refused; undefined from classifyAddress means "public: allowed". */
@@ -28,14 +30,14 @@ const RANGES: ReadonlyArray<readonly [AddressClass, readonly string[]]> = [
   ['private', ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7']],
 ];
 
-const LISTS: ReadonlyArray<readonly [AddressClass, BlockList]> = RANGES.map(([name, cidrs]) => {
-  const list = new BlockList();
-  for (const cidr of cidrs) {
-    const [net = '', prefix = ''] = cidr.split('/');
-    list.addSubnet(net, Number(prefix), isIPv6(net) ? 'ipv6' : 'ipv4');
-  }
-  return [name, list] as const;
-});
+const PARSED: ReadonlyArray<readonly [AddressClass, readonly IpRange[]]> = RANGES.map(([name, cidrs]) => [
+  name,
+  cidrs.map((cidr) => {
+    const range = parseIpRange(cidr);
+    if (typeof range === 'string') throw new Error(`${cidr}: ${range}`); // a typo in the table above
+    return range;
+  }),
+]);
 
 /**
  * The class of a refused address, or undefined for an address the handler may reach by name.
@@ -44,14 +46,8 @@ const LISTS: ReadonlyArray<readonly [AddressClass, BlockList]> = RANGES.map(([na
  */
 export function classifyAddress(address: string): AddressClass | undefined {
   const bare = address.split('%')[0] ?? ''; // a zone id (fe80::1%eth0) is not part of the address
-  if (isIPv4(bare)) return rangeOf(bare, 'ipv4');
-  if (!isIPv6(bare)) return 'unspecified';
-  const v4 = embeddedIPv4(bare);
-  return v4 === undefined ? rangeOf(bare, 'ipv6') : rangeOf(v4, 'ipv4');
-}
-
-function rangeOf(ip: string, type: 'ipv4' | 'ipv6'): AddressClass | undefined {
-  for (const [name, list] of LISTS) if (list.check(ip, type)) return name;
+  if (isIP(bare) === 0) return 'unspecified';
+  for (const [name, ranges] of PARSED) if (ranges.some((range) => rangeContains(range, bare))) return name;
   return undefined;
 }
 
@@ -67,49 +63,35 @@ export class AddressRefusedError extends Error {
   }
 }
 
-/**
- * A `lookup` for net/tls.connect: dns.lookup, then refuses the whole name when any of its
- * addresses is in a refused class. Refusing rather than dropping those addresses keeps the
- * outcome the same whichever address family or order the resolver returns.
- */
-export const guardedLookup: LookupFunction = (hostname, options, callback) => {
-  dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
-    if (err) return callback(err, '', 0);
-    for (const { address } of addresses) {
-      const addressClass = classifyAddress(address);
-      if (addressClass !== undefined) return callback(new AddressRefusedError(hostname, address, addressClass), '', 0);
-    }
-    const first = addresses[0];
-    if (options.all === true) return callback(null, addresses);
-    if (first === undefined) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '', 0);
-    return callback(null, first.address, first.family);
-  });
+/** dns.lookup with `all: true`; a test passes a fake one to see what a resolver's answer leads to. */
+export type ResolveAll = (
+  hostname: string,
+  options: LookupOptions,
+  callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
+
+const resolveAll: ResolveAll = (hostname, options, callback) => {
+  dnsLookup(hostname, { ...options, all: true }, callback);
 };
 
-/** The IPv4 address inside an IPv4-mapped or NAT64 (64:ff9b::/96) IPv6 address. */
-function embeddedIPv4(address: string): string | undefined {
-  const groups = hextets(address);
-  if (groups === undefined) return undefined;
-  const mapped = groups.slice(0, 6).every((g, i) => g === (i === 5 ? 0xffff : 0));
-  const nat64 = groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((g) => g === 0);
-  if (!mapped && !nat64) return undefined;
-  const hi = groups[6] ?? 0;
-  const lo = groups[7] ?? 0;
-  return [hi >> 8, hi & 0xff, lo >> 8, lo & 0xff].join('.');
-}
-
-/** The eight 16-bit groups of a valid IPv6 address (`::` expanded, a dotted tail converted). */
-function hextets(address: string): number[] | undefined {
-  if (!isIPv6(address)) return undefined;
-  let text = address;
-  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (dotted) {
-    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
-    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head = '', tail] = text.split('::');
-  const split = (s: string): string[] => (s === '' ? [] : s.split(':'));
-  const groups =
-    tail === undefined ? split(head) : [...split(head), ...Array<string>(8 - split(head).length - split(tail).length).fill('0'), ...split(tail)];
-  return groups.map((g) => parseInt(g, 16));
+/**
+ * A `lookup` for net/tls.connect: resolves, then refuses the whole name when any of its
+ * addresses is in a refused class and not one that `admits` lets through. Refusing rather
+ * than dropping those addresses keeps the outcome the same whichever address family or
+ * order the resolver returns.
+ */
+export function guardedLookup(admits: (address: string) => boolean, resolve: ResolveAll = resolveAll): LookupFunction {
+  return (hostname, options, callback) => {
+    resolve(hostname, options, (err, addresses) => {
+      if (err) return callback(err, '', 0);
+      for (const { address } of addresses) {
+        const addressClass = classifyAddress(address);
+        if (addressClass !== undefined && !admits(address)) return callback(new AddressRefusedError(hostname, address, addressClass), '', 0);
+      }
+      const first = addresses[0];
+      if (options.all === true) return callback(null, addresses);
+      if (first === undefined) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '', 0);
+      return callback(null, first.address, first.family);
+    });
+  };
 }

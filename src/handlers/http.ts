@@ -1,8 +1,8 @@
 import { rootCertificates } from 'node:tls';
 import { Agent, fetch, type Response } from 'undici';
 import { PermanentJobError, RetryAfterError } from '../errors.js';
-import { AddressRefusedError, guardedLookup } from './http-address-guard.js';
-import { hostPort, parseAllowList } from './http-allow-list.js';
+import { type AddressClass, AddressRefusedError, guardedLookup } from './http-address-guard.js';
+import { type AllowList, hostPort, parseAllowList } from './http-allow-list.js';
 import { parsePayload, type HttpRequest } from './http-payload.js';
 import { excerpt, resultOf } from './http-response.js';
 import type { Handler, JobContext } from './types.js';
@@ -16,7 +16,8 @@ import type { Handler, JobContext } from './types.js';
  *   429, 503 with Retry-After → RetryAfterError (capped at MAX_RETRY_AFTER_MS)
  *   5xx, 429, network error, timeout_ms elapsed → plain Error: retried with backoff
  *   other 3xx/4xx, bad payload, host or redirect target not allowed, https → http redirect,
- *   host name resolving to a loopback/private/link-local/metadata address → PermanentJobError
+ *   host name resolving to a loopback/private/link-local/metadata address that no CIDR entry
+ *   of the allow list admits → PermanentJobError
  *
  * Decisions worth knowing:
  * - `Idempotency-Key: <job id>` is always sent; a payload header of that name is refused
@@ -25,6 +26,7 @@ import type { Handler, JobContext } from './types.js';
  * - Connections go through an undici Agent whose `lookup` refuses internal addresses
  *   (http-address-guard.ts): the check is on the address the socket really connects to, so
  *   a DNS answer that changes after the allow-list check (DNS rebinding) cannot slip past.
+ *   The allow list's CIDR entries are the only way a name reaches an internal address.
  *   Node's global fetch takes no `lookup`, hence undici's own fetch and Agent.
  * - Redirects are followed by hand (at most MAX_REDIRECTS), each hop checked against the
  *   allow list; https → http is refused (a downgrade would send the request in clear).
@@ -48,7 +50,7 @@ export const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 export interface HttpHandlerOptions {
-  /** Lower-cased `host` (any port) or `host:port` entries, from SLUICE_HTTP_ALLOW. */
+  /** `host` (any port), `host:port` or CIDR (`10.96.0.0/12`) entries, from SLUICE_HTTP_ALLOW. */
   readonly allow: readonly string[];
   /** Response bytes kept as the result; default DEFAULT_MAX_RESULT_BYTES. */
   readonly maxResultBytes?: number;
@@ -57,7 +59,7 @@ export interface HttpHandlerOptions {
 }
 
 export function createHttpHandler(options: HttpHandlerOptions): Handler {
-  const allowed = parseAllowList(options.allow);
+  const allowList = parseAllowList(options.allow);
   const maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
   if (!Number.isInteger(maxResultBytes) || maxResultBytes < 1) {
     throw new RangeError(`maxResultBytes must be a positive whole number (got ${maxResultBytes})`);
@@ -65,13 +67,13 @@ export function createHttpHandler(options: HttpHandlerOptions): Handler {
   // One Agent per handler: its pool keeps connections alive between jobs (idle ones do not
   // hold the process open). A kept connection was checked when it was opened.
   const agent = new Agent({
-    connect: { lookup: guardedLookup, ...(options.ca === undefined ? {} : { ca: [...rootCertificates, options.ca] }) },
+    connect: { lookup: guardedLookup(allowList.admits), ...(options.ca === undefined ? {} : { ca: [...rootCertificates, options.ca] }) },
   });
 
   return async function http(job, ctx) {
     const req = parsePayload(job.payload);
     req.headers.set('idempotency-key', String(job.id));
-    if (!allowed(req.url)) {
+    if (!allowList.allows(req.url)) {
       throw new PermanentJobError(`host ${hostPort(req.url)} is not in SLUICE_HTTP_ALLOW; no request was made`);
     }
     let what = `${req.method} ${hostPort(req.url)}`;
@@ -87,7 +89,7 @@ export function createHttpHandler(options: HttpHandlerOptions): Handler {
           return await outcome(res, what, maxResultBytes);
         }
         const next = redirectTarget(res, req.url);
-        const refused = redirectRefusal(req.url, next, allowed, hop);
+        const refused = redirectRefusal(req.url, next, allowList, hop);
         if (refused !== undefined || next === undefined) {
           throw new PermanentJobError(`${statusLine(res, what)} redirects ${refused ?? ''}; not followed${await excerpt(res)}`);
         }
@@ -163,10 +165,10 @@ function redirectTarget(res: Response, from: URL): URL | undefined {
 }
 
 /** Why a redirect to `next` is not followed (the rest of "… redirects <why>"), or undefined to follow it. */
-function redirectRefusal(from: URL, next: URL | undefined, allowed: (url: URL) => boolean, hop: number): string | undefined {
+function redirectRefusal(from: URL, next: URL | undefined, allowList: AllowList, hop: number): string | undefined {
   if (next === undefined) return 'to a location that is not an http(s) URL';
   if (from.protocol === 'https:' && next.protocol === 'http:') return `from https to http (${hostPort(next)}), a downgrade`;
-  if (!allowed(next)) return `to host ${hostPort(next)}, which is not in SLUICE_HTTP_ALLOW`;
+  if (!allowList.allows(next)) return `to host ${hostPort(next)}, which is not in SLUICE_HTTP_ALLOW`;
   if (hop >= MAX_REDIRECTS) return `more than ${MAX_REDIRECTS} times`;
   return undefined;
 }
@@ -199,15 +201,19 @@ function transportError(
   if (err instanceof PermanentJobError || err instanceof RetryAfterError) return err;
   const refused = causeOf(err, AddressRefusedError);
   if (refused !== undefined) {
-    return new PermanentJobError(
-      `${what}: refused: ${refused.message}, which only a URL naming it by an IP literal in SLUICE_HTTP_ALLOW may reach; no connection was made`,
-    );
+    return new PermanentJobError(`${what}: refused: ${refused.message}, ${howToAdmit(refused.addressClass)}; no connection was made`);
   }
   if (ctxSignal.aborted) {
     return new Error(`${what}: aborted (${reasonText(ctxSignal.reason)}); no status`, { cause: ctxSignal.reason });
   }
   if (timeout?.aborted) return new Error(`${what}: no complete response within timeout_ms=${timeoutMs}; no status`);
   return new Error(`${what}: no response (${causeText(err)}); no status`, { cause: err });
+}
+
+/** What would let a host name reach an address of this class: the end of a refusal's sentence. */
+function howToAdmit(addressClass: AddressClass): string {
+  if (addressClass === 'private' || addressClass === 'link-local') return 'in no CIDR entry of SLUICE_HTTP_ALLOW';
+  return 'which a host name reaches only through a CIDR entry in SLUICE_HTTP_ALLOW of that one address (/32 or /128)';
 }
 
 /** The first error of class `type` in the `cause` chain of `err`. */

@@ -79,6 +79,12 @@ describe('configuration', () => {
     ['LOG_LEVEL', 'loud'],
     ['SLUICE_QUEUES', 'ok,bad queue'],
     ['SLUICE_HTTP_ALLOW', 'http://x/'],
+    ['SLUICE_HTTP_ALLOW', 'svc,10.96.0.0/33'],
+    ['SLUICE_HTTP_ALLOW', 'svc,fd00::/129'],
+    ['SLUICE_HTTP_ALLOW', 'svc,10.96.14.2/12'],
+    ['SLUICE_HTTP_ALLOW', 'svc,10.96.0/12'],
+    ['SLUICE_HTTP_ALLOW', 'svc,svc/12'],
+    ['SLUICE_HTTP_ALLOW', 'svc,10.0.0.0/8:80'],
     ['DATABASE_URL', 'postgres://x/y'],
     ['SLUICE_PREFETCH', '0'],
   ] as const) {
@@ -88,6 +94,18 @@ describe('configuration', () => {
       assert.match(found[0]!, new RegExp(`^${name}`));
     });
   }
+
+  it('SLUICE_HTTP_ALLOW takes CIDR ranges beside hosts, IPv4 and IPv6', () => {
+    const c = loadConfig({ SLUICE_HTTP_ALLOW: 'svc, mailer.jobs.svc:8080,10.96.0.0/12,FD00:10:96::/108,[fd00::]/8,10.1.2.3/32,0.0.0.0/0' });
+    assert.deepEqual(c.httpAllow, ['svc', 'mailer.jobs.svc:8080', '10.96.0.0/12', 'fd00:10:96::/108', '[fd00::]/8', '10.1.2.3/32', '0.0.0.0/0']);
+  });
+
+  it('a bad CIDR range is one problem naming SLUICE_HTTP_ALLOW, the entry and the fix', () => {
+    assert.deepEqual(problems({ SLUICE_HTTP_ALLOW: 'svc,10.96.14.2/12' }), [
+      'SLUICE_HTTP_ALLOW has "10.96.14.2/12", a bad CIDR range (address/prefix, e.g. 10.96.0.0/12): 10.96.14.2 has bits set past /12 (the range is 10.96.0.0/12)',
+    ]);
+    assert.equal(problems({ SLUICE_HTTP_ALLOW: '10.0.0.0/40,svc/8', SLUICE_RATE: 'x' }).length, 3, 'every bad entry, with the other problems');
+  });
 
   it('never echoes an unparseable DATABASE_URL (it may hold a password)', () => {
     const [p] = problems({ DATABASE_URL: 'not a url with s3cret' });
@@ -114,6 +132,14 @@ describe('configuration', () => {
     const lines = daemon.output().trim().split('\n');
     assert.equal(lines.length, 1, daemon.output());
     assert.match(lines[0]!, /^sluice: bad configuration: SLUICE_CONCURRENCY must be a whole number/);
+  });
+
+  it('a bad CIDR range in SLUICE_HTTP_ALLOW stops the real process with one line naming it', async () => {
+    const daemon = spawnDaemon({ SLUICE_HTTP_ALLOW: 'svc,10.96.0.0/33', SLUICE_HTTP_PORT: '0' });
+    assert.notEqual(await daemon.exited, 0);
+    const lines = daemon.output().trim().split('\n');
+    assert.equal(lines.length, 1, daemon.output());
+    assert.match(lines[0]!, /^sluice: bad configuration: SLUICE_HTTP_ALLOW has "10\.96\.0\.0\/33", a bad CIDR range .*from 0 to 32/);
   });
 
   it('a handler module that cannot load stops start-up with one line', async () => {

@@ -274,11 +274,34 @@ void describe('addresses, checked on the connection itself', () => {
     assert.equal(s.requests.length, 1);
   });
 
+  void test('a broad CIDR entry never opens loopback to a name; an entry of that one address does', async () => {
+    const s = await serve(reply(200, 'hi'));
+    const call = (allow: string[]): Promise<unknown> => createHttpHandler({ allow })(job({ url: `http://localhost:${s.port}/` }), context());
+    for (const broad of [['127.0.0.0/8', '::/0'], ['0.0.0.0/0', '::/0']]) {
+      const err = await failure(call([`localhost:${s.port}`, ...broad]));
+      assert.ok(err instanceof PermanentJobError, `got ${err.name}: ${err.message}`);
+      assert.match(err.message, /a loopback address, which a host name reaches only through a CIDR entry in SLUICE_HTTP_ALLOW of that one address/);
+    }
+    assert.equal(s.connections, 0);
+    // Both loopback addresses, whichever localhost resolves to here (127.0.0.1, ::1 or both).
+    assert.equal(await call([`localhost:${s.port}`, '127.0.0.1/32', '::1/128']), 'hi');
+    assert.equal(s.requests.length, 1);
+  });
+
+  void test('an IP-literal URL passes through a CIDR entry that holds it, but loopback only through a single-address one', async () => {
+    const s = await serve(reply(200, 'hi'));
+    const err = await failure(createHttpHandler({ allow: ['127.0.0.0/8', '0.0.0.0/0'] })(job({ url: s.url }), context()));
+    assert.ok(err instanceof PermanentJobError);
+    assert.match(err.message, /127\.0\.0\.1:\d+ is not in SLUICE_HTTP_ALLOW/);
+    assert.equal(s.connections, 0);
+    assert.equal(await createHttpHandler({ allow: ['127.0.0.1/32'] })(job({ url: s.url }), context()), 'hi');
+  });
+
   void test('an IP literal entry matches however it is written', () => {
-    const allowed = parseAllowList(['[::FFFF:127.0.0.1]:8080', '127.1']);
-    assert.ok(allowed(new URL('http://[::ffff:7f00:1]:8080/')));
-    assert.ok(allowed(new URL('http://127.0.0.1:9/')));
-    assert.ok(!allowed(new URL('http://[::1]:8080/')));
+    const allowList = parseAllowList(['[::FFFF:127.0.0.1]:8080', '127.1']);
+    assert.ok(allowList.allows(new URL('http://[::ffff:7f00:1]:8080/')));
+    assert.ok(allowList.allows(new URL('http://127.0.0.1:9/')));
+    assert.ok(!allowList.allows(new URL('http://[::1]:8080/')));
   });
 });
 

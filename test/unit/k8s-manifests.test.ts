@@ -8,6 +8,7 @@ import { BlockList, isIPv6 } from 'node:net';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { loadConfig } from '../../src/config.js';
+import { parseAllowList } from '../../src/handlers/http-allow-list.js';
 import {
   type Container,
   findKubectl,
@@ -304,6 +305,17 @@ describe('k8s/ manifests agree with the daemon', () => {
       assert.equal(config.workerId, 'sluice-0', `${build}: the worker id is the pod name`);
       assert.equal(config.namespace, NAMESPACE, `${build}: the Lease namespace is the pod's`);
     }
+  });
+
+  it('the settings the base ConfigMap suggests in comments are ones the daemon accepts', () => {
+    const text = readFileSync(join(K8S_DIR, 'base/kustomization.yaml'), 'utf8');
+    const suggested = Object.fromEntries([...text.matchAll(/^\s*#\s+(SLUICE_[A-Z_]+)=(\S+)/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
+    assert.deepEqual(Object.keys(suggested).sort(), ['SLUICE_BURST', 'SLUICE_HANDLERS', 'SLUICE_HTTP_ALLOW', 'SLUICE_PREFETCH']);
+    const config = loadConfig(suggested); // throws on a bad example
+    // The http example calls a Service by name: its ClusterIP must be inside the suggested range.
+    const allowList = parseAllowList(config.httpAllow);
+    assert.ok(allowList.allows(new URL('http://svc/hook')), 'SLUICE_HTTP_ALLOW allows the name svc');
+    assert.ok(allowList.admits('10.96.0.10'), 'SLUICE_HTTP_ALLOW lets it resolve into the typical Service range');
   });
 
   it('every env variable name in the manifests is one the daemon (or the mysql image) documents', (t) => {
