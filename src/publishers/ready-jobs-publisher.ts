@@ -20,6 +20,7 @@ import { isDuplicateKeyError } from '../errors.js';
 import type { SluiceEvents } from '../events.js';
 import { TokenBucket } from '../token-bucket.js';
 import type { Pollable } from './poller.js';
+import type { ScheduleSignals } from './schedule-signals.js';
 import type { SweepSignals } from './sweep-signals.js';
 
 /**
@@ -54,6 +55,8 @@ export interface ReadyJobsOptions {
   leaderProbe?: () => LeaderProbe | undefined;
   /** Where the probe leaves hints for the leader's sweeps. */
   signals?: SweepSignals;
+  /** Where the probe leaves when the next schedule tick is due. */
+  scheduleSignals?: ScheduleSignals;
   random?: () => number;
 }
 
@@ -179,6 +182,7 @@ export class ReadyJobsPublisher implements Pollable {
     if (!(await workersHeartbeatIfQuiet(db, worker, queues, this.opts.leaderProbe?.(), [...this.settings.keys()]))) return false;
     heartbeat.beaten();
     this.opts.signals?.update({ deadWorkers: false, overdue: false });
+    this.opts.scheduleSignals?.quiet();
     return true;
   }
 
@@ -205,6 +209,7 @@ export class ReadyJobsPublisher implements Pollable {
     const { db, queues, deadAfterMs } = this.opts;
     const probe = await jobsProbe(db, queues, deadAfterMs, this.opts.leaderProbe?.(), [...this.settings.keys()]);
     this.opts.signals?.update(probe);
+    this.opts.scheduleSignals?.seen(probe.schedules);
     const settings = new Map(probe.queues.map((q) => [q.name, q]));
     if (probe.newQueues.length > 0) {
       await queuesRegister(db, probe.newQueues);

@@ -7,10 +7,10 @@ export const CATCH_UP_MAX = 1000;
 
 /**
  * catch_up 'none': a tick found more than this long after its time counts as missed
- * (a replica was down, or none ran) and is dropped. Normal polling finds a tick within
- * one poll interval; a minute leaves room for a slow or busy database.
+ * (no replica ran) and is dropped. Normal polling finds a tick within one poll interval;
+ * the publisher passes the larger of this and three poll intervals.
  */
-export const MISSED_AFTER_MS = 60_000;
+export const MISSED_AFTER_MS = 10_000;
 
 export interface PlanInput {
   cron: string;

@@ -128,7 +128,7 @@ describe('planTicks: catch_up after downtime', () => {
     assert.equal(iso(p.next), '2026-01-01T12:10:00.000Z');
   });
 
-  it("'none' drops ticks found more than a minute late, but makes one that is merely a poll late", () => {
+  it("'none' drops ticks found more than MISSED_AFTER_MS late, but makes one that is merely a poll late", () => {
     const late = planTicks({ ...base, catchUp: 'none', nextRunAt: at('2026-01-01T10:00:00Z'), now });
     assert.deepEqual(late.ticks, []);
     assert.equal(late.dropped, 13);
