@@ -1,13 +1,18 @@
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
 import { Database } from '../../src/db/database.js';
-import { migrate, migrationsDone } from '../../src/db/migrate.js';
+import { MIGRATIONS_DIR, migrate, migrationsDone } from '../../src/db/migrate.js';
 import { spawnDaemon } from '../helpers/daemon.js';
 import { freshDatabase, type FreshDatabase } from '../helpers/database.js';
 
 let fresh: FreshDatabase;
 let pool: mysql.Pool;
+
+/** Every migration file, in order (each test expects all of them, whoever adds the next). */
+const FILES = readdirSync(MIGRATIONS_DIR).filter((f) => /^\d+_[\w-]+\.sql$/.test(f)).sort();
+const LATEST = Math.max(...FILES.map((f) => Number(f.split('_')[0])));
 
 async function tables(): Promise<string[]> {
   const [rows] = await pool.query<mysql.RowDataPacket[]>(
@@ -28,15 +33,15 @@ describe('migrations', () => {
     try {
       const results = await Promise.all(dbs.map((db) => migrate(db)));
       const applied = results.flatMap((r) => r.applied);
-      assert.deepEqual(applied, ['001_init.sql'], 'exactly one process applied it');
-      assert.ok(results.every((r) => r.current === 1));
+      assert.deepEqual(applied, FILES, 'exactly one process applied each');
+      assert.ok(results.every((r) => r.current === LATEST));
       assert.equal(await migrationsDone(dbs[0]!), true);
     } finally {
       await Promise.all(dbs.map((db) => db.end()));
     }
-    assert.deepEqual(await tables(), ['job_queues', 'job_stats', 'job_workers', 'jobs', 'sluice_migrations']);
+    for (const t of ['job_queues', 'job_schedules', 'job_stats', 'job_workers', 'jobs', 'sluice_migrations']) assert.ok((await tables()).includes(t), `${t} missing`);
     const [[row]] = (await pool.query('SELECT COUNT(*) n FROM sluice_migrations')) as unknown as [[{ n: number }]];
-    assert.equal(Number(row.n), 1);
+    assert.equal(Number(row.n), FILES.length);
   });
 
   it('is idempotent: running it again applies nothing and keeps the data', async () => {
@@ -49,6 +54,18 @@ describe('migrations', () => {
     }
     const [[row]] = (await pool.query('SELECT COUNT(*) n FROM jobs')) as unknown as [[{ n: number }]];
     assert.equal(Number(row.n), 1);
+  });
+
+  it('003_schedules re-runs cleanly after a process died before recording it', async () => {
+    await pool.query("DELETE FROM sluice_migrations WHERE name = '003_schedules.sql'");
+    const db = new Database({ url: fresh.url, connectionLimit: 1 });
+    try {
+      assert.deepEqual((await migrate(db)).applied, ['003_schedules.sql']);
+    } finally {
+      await db.end();
+    }
+    const [keys] = await pool.query<mysql.RowDataPacket[]>("SHOW INDEX FROM jobs WHERE Key_name = 'jobs_schedule_tick'");
+    assert.deepEqual(keys.map((k) => [k.Column_name, Number(k.Non_unique)]), [['schedule_id', 0], ['scheduled_for', 0]]);
   });
 
   it('creates the contract columns with their defaults', async () => {
@@ -75,7 +92,7 @@ describe('migrations', () => {
     try {
       const cli = spawnDaemon({ DATABASE_URL: other.url }, ['migrate']);
       assert.equal(await cli.exited, 0, cli.output());
-      assert.match(cli.output(), /"applied":\["001_init.sql"\]/);
+      assert.ok(cli.output().includes(`"applied":${JSON.stringify(FILES)}`), cli.output());
       const again = spawnDaemon({ DATABASE_URL: other.url }, ['migrate']);
       assert.equal(await again.exited, 0);
       assert.match(again.output(), /"applied":\[\]/);
