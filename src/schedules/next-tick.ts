@@ -38,7 +38,8 @@ export class ScheduleClock {
       // combine with OR when both are restricted, as in Vixie cron (croner's default).
       parsed = new Cron(cron.trim(), { utcOffset: 0, mode: '5-or-6-parts' });
     } catch (err) {
-      throw new ScheduleSpecError(`invalid cron "${cron}": ${(err as Error).message.replace(/^CronPattern: /, '')}`);
+      const why = (err as Error).message.replace(/^CronPattern: /, '');
+      throw new ScheduleSpecError(`invalid cron "${cron}": ${why} (sluice reads 5 fields, or 6 with a leading seconds field)`);
     }
     return new ScheduleClock(parsed, zone);
   }
