@@ -27,6 +27,8 @@ import { HeldJobsPublisher } from './publishers/held-jobs-publisher.js';
 import { Poller } from './publishers/poller.js';
 import { ReadyJobsPublisher } from './publishers/ready-jobs-publisher.js';
 import { RetentionPublisher } from './publishers/retention-publisher.js';
+import { ScheduleSignals } from './publishers/schedule-signals.js';
+import { SchedulesPublisher } from './publishers/schedules-publisher.js';
 import { SweepSignals } from './publishers/sweep-signals.js';
 import { VERSION } from './version.js';
 
@@ -181,6 +183,9 @@ export class Daemon {
     const leader = this.leader;
     // Sweep hints older than two heartbeats are not trusted: the sweep then looks itself.
     const signals = new SweepSignals(2 * config.heartbeatMs);
+    // The probe says when the next schedule tick is due; older than 3 polls: look directly.
+    const scheduleSignals = new ScheduleSignals(3 * config.pollMs);
+    scheduleSignals.onSeen(() => this.pollers.schedules?.poke());
     const channel = new Channel<RunnableJob>(config.prefetch);
     this.metrics.channelSize = () => channel.size;
     this.limiter = new TokenBucketLimiter(config.rate, config.burst);
@@ -223,6 +228,7 @@ export class Daemon {
           ? { worker: config.workerId, deadAfterMs: config.deadAfterMs, defaultTimeoutMs: config.jobTimeoutMs, graceMs: config.deadAfterMs }
           : undefined,
       signals,
+      scheduleSignals,
     });
     const publishers = {
       heartbeat,
@@ -238,6 +244,7 @@ export class Daemon {
         signals,
       }),
       retention: new RetentionPublisher({ db: this.db, leader: this.leader, retentionHours: config.retentionHours, events: this.events }),
+      schedules: new SchedulesPublisher({ db: this.db, events: this.events, pollMs: config.pollMs, signals: scheduleSignals }),
       ready,
     };
     for (const [name, publisher] of Object.entries(publishers)) {
@@ -301,7 +308,7 @@ export class Daemon {
     const written = (await this.writer?.drain(deadline)) ?? true;
     this.writer?.close();
     await this.limiter?.stop();
-    for (const name of ['held', 'dead', 'retention', 'heartbeat']) await this.pollers[name]?.stop();
+    for (const name of ['schedules', 'held', 'dead', 'retention', 'heartbeat']) await this.pollers[name]?.stop();
     for (const t of this.timers) clearInterval(t);
     await this.leader?.stop().catch(() => undefined);
     if (this.runner) {

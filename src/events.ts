@@ -15,6 +15,22 @@ export interface SluiceEventMap {
   'loop:error': { loop: string; error: Error; failures: number };
   'leader:changed': { leader: boolean };
   'db:health': { healthy: boolean };
+  /** One due schedule handled in a committed transaction: the ticks made (UTC text) and those skipped. */
+  'schedule:ticked': {
+    scheduleId: number;
+    name: string;
+    ticks: readonly string[];
+    /** Per tick made: ms from its time to the transaction that made it. */
+    lateMs: readonly number[];
+    /** A tick made later than this counts as late. */
+    lateAfterMs: number;
+    /** Jobs inserted (ticks minus duplicates). */
+    made: number;
+    skipped: { overlap: number; catchUp: number; duplicate: number };
+    next: string | null;
+  };
+  /** A schedule row set aside (bad cron or time zone, no future tick): last_error says why. */
+  'schedule:invalid': { scheduleId: number; name: string; error: string };
 }
 
 type Listener<K extends keyof SluiceEventMap> = (payload: SluiceEventMap[K]) => void;

@@ -8,6 +8,7 @@
  */
 import { INLINE_PAYLOAD_BYTES, MAX_BACKOFF_EXPONENT } from '../limits.js';
 import type { Executor } from './database.js';
+import { SCHEDULES_PEEK_COLUMNS, SCHEDULES_QUIET, schedulePeekOf, type SchedulePeek } from './queries/schedules.js';
 
 /** A claimed job as the runner needs it. */
 export interface ClaimedJob {
@@ -76,6 +77,8 @@ export interface Probe {
   deadWorkers: boolean;
   /** Leader only: some running job is past its timeout plus the grace. */
   overdue: boolean;
+  /** When the next schedule tick is due (read by every replica: any may make it). */
+  schedules: SchedulePeek;
 }
 
 /** What the leader's part of the probe needs; `undefined` on a follower. */
@@ -126,7 +129,8 @@ function unknownQueues(column: string, known: readonly string[]): { sql: string;
 
 /**
  * One statement a poll: queue settings, which queues have due work, queues not yet
- * registered, live workers, whether pending cancel requests wait, and — for the leader —
+ * registered, live workers, whether pending cancel requests wait, when the next schedule
+ * tick is due, and — for the leader —
  * whether its sweeps have anything to do. Every subquery is served by an index.
  * Params: served queues, dead-after ms, leader checks, queues known to be registered.
  */
@@ -156,6 +160,7 @@ export async function jobsProbe(
             AND NOT EXISTS (SELECT 1 FROM job_queues k WHERE k.name = j.queue)) n) AS new_queues,
        (SELECT JSON_ARRAYAGG(w.queues) FROM job_workers w
         WHERE w.heartbeat_at >= NOW(3) - INTERVAL ? * 1000 MICROSECOND) AS live_workers,
+       ${SCHEDULES_PEEK_COLUMNS},
        ${lc.sql}`,
     [...qf.params, ...jf.params, ...uf.params, deadAfterMs, ...lc.params],
   );
@@ -176,13 +181,15 @@ export async function jobsProbe(
     pendingCancels: Boolean(Number(row.pending_cancels)),
     deadWorkers: Boolean(Number(row.dead_workers)),
     overdue: Boolean(Number(row.overdue)),
+    schedules: schedulePeekOf(row),
   };
 }
 
 /**
  * The idle replica's heartbeat and probe in one statement: refreshes heartbeat_at only if
  * nothing waits for this replica — no due job in a served, unpaused queue, no new queue,
- * no pending cancel, and (leader) no dead worker or overdue job. True: beat written and
+ * no pending cancel, no schedule tick due or row to compute, and (leader) no dead worker
+ * or overdue job. True: beat written and
  * all quiet. False: something to do (or the row is gone): run the full probe.
  * Params: worker, served queues, leader checks.
  */
@@ -209,6 +216,7 @@ export async function workersHeartbeatIfQuiet(
        AND NOT EXISTS (
          SELECT 1 FROM (SELECT DISTINCT n.queue FROM jobs n WHERE n.status = 'pending' AND ${nf.sql} AND ${uf.sql}) d
          WHERE NOT EXISTS (SELECT 1 FROM job_queues k WHERE k.name = d.queue))
+       AND ${SCHEDULES_QUIET}
        ${leaderQuiet}`,
     [worker, ...qf.params, ...nf.params, ...uf.params, ...(leader ? [leader.deadAfterMs, leader.worker, leader.defaultTimeoutMs, leader.graceMs] : [])],
   );

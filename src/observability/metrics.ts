@@ -87,6 +87,28 @@ export class Metrics {
     labelNames: ['sweep'] as const,
     registers: [this.registry],
   });
+  readonly scheduleTicks = new Counter({
+    name: 'sluice_schedule_ticks_total',
+    help: 'Schedule ticks, by outcome: made (a job inserted), skipped_overlap, skipped_catch_up, duplicate (the tick already had a job).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly scheduleLateness = new Histogram({
+    name: 'sluice_schedule_tick_lateness_seconds',
+    help: 'From a tick\'s time to the transaction that made its job.',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 60, 600, 3600],
+    registers: [this.registry],
+  });
+  readonly scheduleLate = new Counter({
+    name: 'sluice_schedule_ticks_late_total',
+    help: 'Schedule ticks made more than two poll intervals after their time (downtime, catch-up, an overloaded database).',
+    registers: [this.registry],
+  });
+  readonly scheduleErrors = new Counter({
+    name: 'sluice_schedule_errors_total',
+    help: 'Schedule rows set aside with last_error (bad cron or time zone, no future tick).',
+    registers: [this.registry],
+  });
   readonly ready = new Gauge({
     name: 'sluice_ready',
     help: '1 while the database answers and migrations are done.',

@@ -29,6 +29,17 @@ export function subscribeLogs(events: SluiceEvents, logger: Logger): void {
   events.on('db:health', ({ healthy }) =>
     healthy ? logger.info('database answers again') : logger.error('database unreachable; retrying with backoff'),
   );
+  events.on('schedule:ticked', ({ scheduleId, name, ticks, lateMs, skipped, next }) => {
+    ticks.forEach((tick, i) =>
+      logger.debug({ schedule_id: scheduleId, schedule: name, scheduled_for: tick, late_ms: lateMs[i], next_run_at: next }, 'schedule tick made'),
+    );
+    if (skipped.overlap + skipped.catchUp + skipped.duplicate > 0) {
+      logger.debug({ schedule_id: scheduleId, schedule: name, skipped, next_run_at: next }, 'schedule ticks skipped');
+    }
+  });
+  events.on('schedule:invalid', ({ scheduleId, name, error }) =>
+    logger.warn({ schedule_id: scheduleId, schedule: name, error }, 'schedule set aside until edited'),
+  );
 }
 
 /** Metrics from the same events. */
@@ -58,6 +69,17 @@ export function subscribeMetrics(events: SluiceEvents, metrics: Metrics, labels:
   );
   events.on('sweep:done', ({ sweep, count }) => metrics.sweptJobs.inc({ sweep }, count));
   events.on('leader:changed', ({ leader }) => metrics.leader.set(leader ? 1 : 0));
+  events.on('schedule:ticked', ({ lateMs, lateAfterMs, made, skipped }) => {
+    if (made > 0) metrics.scheduleTicks.inc({ outcome: 'made' }, made);
+    if (skipped.overlap > 0) metrics.scheduleTicks.inc({ outcome: 'skipped_overlap' }, skipped.overlap);
+    if (skipped.catchUp > 0) metrics.scheduleTicks.inc({ outcome: 'skipped_catch_up' }, skipped.catchUp);
+    if (skipped.duplicate > 0) metrics.scheduleTicks.inc({ outcome: 'duplicate' }, skipped.duplicate);
+    for (const ms of lateMs) {
+      metrics.scheduleLateness.observe(Math.max(0, ms) / 1000);
+      if (ms > lateAfterMs) metrics.scheduleLate.inc();
+    }
+  });
+  events.on('schedule:invalid', () => metrics.scheduleErrors.inc());
 }
 
 function round(ms: number): number {

@@ -21,6 +21,7 @@ import type { SluiceEvents } from '../events.js';
 import { INLINE_PAYLOAD_BYTES, QUEUED_PAYLOAD_BYTES } from '../limits.js';
 import { TokenBucket } from '../token-bucket.js';
 import type { Pollable } from './poller.js';
+import type { ScheduleSignals } from './schedule-signals.js';
 import type { SweepSignals } from './sweep-signals.js';
 
 /**
@@ -59,6 +60,8 @@ export interface ReadyJobsOptions {
   leaderProbe?: () => LeaderProbe | undefined;
   /** Where the probe leaves hints for the leader's sweeps. */
   signals?: SweepSignals;
+  /** Where the probe leaves when the next schedule tick is due. */
+  scheduleSignals?: ScheduleSignals;
   random?: () => number;
 }
 
@@ -196,6 +199,7 @@ export class ReadyJobsPublisher implements Pollable {
     if (!(await workersHeartbeatIfQuiet(db, worker, queues, this.opts.leaderProbe?.(), [...this.settings.keys()]))) return false;
     heartbeat.beaten(sentAt);
     this.opts.signals?.update({ deadWorkers: false, overdue: false });
+    this.opts.scheduleSignals?.quiet();
     return true;
   }
 
@@ -222,6 +226,7 @@ export class ReadyJobsPublisher implements Pollable {
     const { db, queues, deadAfterMs } = this.opts;
     const probe = await jobsProbe(db, queues, deadAfterMs, this.opts.leaderProbe?.(), [...this.settings.keys()]);
     this.opts.signals?.update(probe);
+    this.opts.scheduleSignals?.seen(probe.schedules);
     const settings = new Map(probe.queues.map((q) => [q.name, q]));
     if (probe.newQueues.length > 0) {
       await queuesRegister(db, probe.newQueues);

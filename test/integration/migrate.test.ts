@@ -38,7 +38,7 @@ describe('migrations', () => {
     } finally {
       await Promise.all(dbs.map((db) => db.end()));
     }
-    assert.deepEqual(await tables(), ['job_queues', 'job_stats', 'job_workers', 'jobs', 'sluice_migrations']);
+    for (const t of ['job_queues', 'job_schedules', 'job_stats', 'job_workers', 'jobs', 'sluice_migrations']) assert.ok((await tables()).includes(t), `${t} missing`);
     const [[row]] = (await pool.query('SELECT COUNT(*) n FROM sluice_migrations')) as unknown as [[{ n: number }]];
     assert.equal(Number(row.n), (await migrationFiles()).length);
   });
@@ -53,6 +53,18 @@ describe('migrations', () => {
     }
     const [[row]] = (await pool.query('SELECT COUNT(*) n FROM jobs')) as unknown as [[{ n: number }]];
     assert.equal(Number(row.n), 1);
+  });
+
+  it('003_schedules re-runs cleanly after a process died before recording it', async () => {
+    await pool.query("DELETE FROM sluice_migrations WHERE name = '003_schedules.sql'");
+    const db = new Database({ url: fresh.url, connectionLimit: 1 });
+    try {
+      assert.deepEqual((await migrate(db)).applied, ['003_schedules.sql']);
+    } finally {
+      await db.end();
+    }
+    const [keys] = await pool.query<mysql.RowDataPacket[]>("SHOW INDEX FROM jobs WHERE Key_name = 'jobs_schedule_tick'");
+    assert.deepEqual(keys.map((k) => [k.Column_name, Number(k.Non_unique)]), [['schedule_id', 0], ['scheduled_for', 0]]);
   });
 
   it('creates the contract columns with their defaults', async () => {
