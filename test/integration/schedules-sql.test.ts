@@ -160,6 +160,7 @@ describe('schedules: SQL, compare-and-set, catch-up (in process)', () => {
   it('eight publishers on eight connections racing for the same ticks make one job per tick', async () => {
     const ids = [];
     for (let i = 0; i < 20; i++) ids.push(await insertSchedule({ name: `race-${i}`, cron: '* * * * * *', type: 'sleep', catch_up: 'all' }));
+    const backdatedAt = Date.now();
     for (const id of ids) await backdate(id, 3);
     const dbs = Array.from({ length: 8 }, () => new Database({ url: fresh.url, connectionLimit: 2 }));
     try {
@@ -172,7 +173,9 @@ describe('schedules: SQL, compare-and-set, catch-up (in process)', () => {
     assert.deepEqual(dupes, []);
     const perSchedule = await rows('SELECT schedule_id, COUNT(*) AS n FROM jobs GROUP BY schedule_id');
     assert.equal(perSchedule.length, 20, 'every schedule ticked');
-    for (const r of perSchedule) assert.ok(Number(r.n) >= 3 && Number(r.n) <= 5, `3 s of a seconds cron, caught up once: ${JSON.stringify(r)}`);
+    // 3 s backdated, plus the seconds the test itself took on a busy machine.
+    const most = 3 + Math.ceil((Date.now() - backdatedAt) / 1000) + 1;
+    for (const r of perSchedule) assert.ok(Number(r.n) >= 3 && Number(r.n) <= most, `3 s of a seconds cron, caught up once (≤ ${most}): ${JSON.stringify(r)}`);
     assert.equal(ticked.reduce((n, e) => n + e.skipped.duplicate, 0), 0, 'the CAS, not the unique key, kept them apart');
   });
 
