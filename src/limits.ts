@@ -31,7 +31,7 @@ export const INLINE_PAYLOAD_BYTES = 16 * 1024;
 export const QUEUED_PAYLOAD_BYTES = 16 * 1024 * 1024;
 
 /** Most payload bytes held by runs at once; larger payloads wait for room before they start. */
-export const PAYLOAD_BUDGET_BYTES = 2 * MAX_PAYLOAD_BYTES;
+export const PAYLOAD_BUDGET_BYTES = MAX_PAYLOAD_BYTES;
 
 /** Most bytes one batched outcome statement carries (well below max_allowed_packet). */
 export const MAX_BATCH_BYTES = 4 * 1024 * 1024;

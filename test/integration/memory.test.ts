@@ -63,8 +63,9 @@ describe('large payloads (real child process, heap capped as in the 256 Mi pod)'
       );
       assert.match(String(rows[1]?.e), /payload is \d+ bytes, more than the 8388608-byte limit; no handler ran/);
       assert.equal(daemon.proc.exitCode, null, 'the daemon is still running');
-      // Node alone is ~70 MB here; the limit leaves room for what the budget lets in at once.
-      assert.ok(peak < 256, `peak RSS ${peak.toFixed(0)} MB`);
+      // Idle, the daemon holds ~135 MB (the Kubernetes client alone ~80); what the payload
+      // budget lets in at once, and its garbage, stay under the Deployment's 384 Mi limit.
+      assert.ok(peak < 320, `peak RSS ${peak.toFixed(0)} MB`);
       process.stdout.write(`# memory.test: peak RSS ${peak.toFixed(0)} MB\n`);
     } finally {
       daemon.proc.kill('SIGTERM');
