@@ -233,7 +233,7 @@ export class JobRunner {
     // run() then hands its outcome to the writer, which the caller drains next.
     await Promise.race([Promise.all([...this.runs]), new Promise((r) => setTimeout(r, 5000).unref())]);
     await this.loop;
-    // Jobs that reached 'queued' again meanwhile (a run that failed before starting).
+    // Anything admitted while the stop began (a claim that was in flight).
     void this.handBack(this.queuedEntries(), 'shutdown');
     const results = await Promise.all([...this.handBacks]);
     return results.every(Boolean) && this.runningCount === 0;
