@@ -495,8 +495,11 @@ export class JobRunner {
           return (log ??= logger.child({ job_id: job.id, queue: job.queue, type: job.type, attempt }));
         },
       };
+      // A module's handler runs inside the job's async context, so an uncaught exception it
+      // causes names the job. Built-ins never need it (on Node 20 the context costs every
+      // promise a hook).
       const work = handler
-        ? Promise.resolve().then(() => currentJob.run(job.id, () => handler(info, ctx)))
+        ? Promise.resolve().then(() => (this.opts.registry.isFromModule(job.type) ? currentJob.run(job.id, () => handler(info, ctx)) : handler(info, ctx)))
         : Promise.reject(new PermanentJobError(`no handler for job type "${job.type}" (known: ${this.opts.registry.types().join(', ')})`));
       work.then(
         (result) => entry.settle?.({ kind: 'done', result }),

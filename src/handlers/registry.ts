@@ -5,6 +5,8 @@ import type { Handler, HandlerMap } from './types.js';
 /** Maps job types to handlers: built-ins first, then each module of SLUICE_HANDLERS. */
 export class HandlerRegistry {
   private readonly handlers = new Map<string, Handler>();
+  /** Types whose handler came from a module of SLUICE_HANDLERS (not built in). */
+  private readonly fromModules = new Set<string>();
 
   constructor(builtIns: HandlerMap = {}) {
     for (const [type, handler] of Object.entries(builtIns)) this.handlers.set(type, handler);
@@ -12,6 +14,11 @@ export class HandlerRegistry {
 
   get(type: string): Handler | undefined {
     return this.handlers.get(type);
+  }
+
+  /** True for a handler loaded from a module: code sluice does not know. */
+  isFromModule(type: string): boolean {
+    return this.fromModules.has(type);
   }
 
   types(): string[] {
@@ -38,6 +45,7 @@ export class HandlerRegistry {
     for (const [type, handler] of Object.entries(map)) {
       if (typeof handler !== 'function') throw new Error(`SLUICE_HANDLERS: "${modulePath}" exports "${type}", which is not a function`);
       this.handlers.set(type, handler as Handler);
+      this.fromModules.add(type);
       loaded.push(type);
     }
     return loaded;
