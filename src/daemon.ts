@@ -45,6 +45,8 @@ export interface DaemonOptions {
   logger?: Logger;
   /** Leader override (tests). */
   leader?: Leader;
+  /** How long the state writer may fail while the database answers before /healthz fails (tests). */
+  writerStuckMs?: number;
 }
 
 /**
@@ -100,7 +102,7 @@ export class Daemon {
 
   /** Liveness: false only when the state writer is stuck although the database answers. */
   isLive(): boolean {
-    return !(this.dbHealthy && (this.writer?.stuckForMs() ?? 0) > WRITER_STUCK_MS);
+    return !(this.dbHealthy && (this.writer?.stuckForMs() ?? 0) > (this.options.writerStuckMs ?? WRITER_STUCK_MS));
   }
 
   /**

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type mysql from 'mysql2/promise';
 import { loadConfig } from '../../src/config.js';
-import { Daemon } from '../../src/daemon.js';
+import { Daemon, type DaemonOptions } from '../../src/daemon.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { waitFor } from './database.js';
 
@@ -32,11 +32,11 @@ export async function closeFixtures(): Promise<void> {
 }
 
 /** A daemon in this process (for tests that only need the pipeline). */
-export async function startDaemon(env: Record<string, string>): Promise<Daemon> {
+export async function startDaemon(env: Record<string, string>, options: DaemonOptions = {}): Promise<Daemon> {
   // The fixture handlers record their effects through DATABASE_URL, as in a child process.
   process.env.DATABASE_URL = env.DATABASE_URL;
   const config = loadConfig(env);
-  const daemon = new Daemon(config, { logger: createLogger(env.LOG_LEVEL ?? 'warn', { worker: config.workerId }) });
+  const daemon = new Daemon(config, { logger: createLogger(env.LOG_LEVEL ?? 'warn', { worker: config.workerId }), ...options });
   await daemon.start();
   return daemon;
 }

@@ -63,3 +63,31 @@ describe('/healthz, /readyz and /metrics', () => {
     await stopping;
   });
 });
+
+describe('/healthz when the state writer is stuck', () => {
+  let sdb: FreshDatabase;
+  let stuck: Daemon;
+  before(async () => {
+    sdb = await freshDatabase('healthz_stuck');
+    stuck = await startDaemon(testEnv(sdb.url), { writerStuckMs: 500 });
+  });
+  after(async () => {
+    await stuck?.stop();
+    await sdb?.drop();
+  });
+
+  it('turns 503 while outcome writes keep failing although the database answers, and 200 once they land', async () => {
+    const health = async (): Promise<number> => (await fetch(`http://127.0.0.1:${stuck.httpPort}/healthz`)).status;
+    assert.equal(await health(), 200);
+    // Every outcome write now fails with a retryable error (a deadlock, as far as sluice can
+    // tell), while the probe, claims and heartbeats go on.
+    await sdb.pool.query(`CREATE TRIGGER jobs_refuse_done BEFORE UPDATE ON jobs FOR EACH ROW
+      BEGIN IF NEW.status = 'done' THEN SIGNAL SQLSTATE '40001' SET MYSQL_ERRNO = 1213, MESSAGE_TEXT = 'refused by the test'; END IF; END`);
+    const id = await insertJob(sdb.pool, { payload: { ms: 0 } });
+    await waitFor(async () => (await health()) === 503, { timeoutMs: 15_000, message: '/healthz never turned 503' });
+    assert.equal((await fetch(`http://127.0.0.1:${stuck.httpPort}/readyz`)).status, 200, 'still ready: the database answers');
+    await sdb.pool.query('DROP TRIGGER jobs_refuse_done');
+    await waitFor(async () => (await getJob(sdb.pool, id)).status === 'done', { timeoutMs: 15_000, message: 'the outcome lands once the server takes it' });
+    await waitFor(async () => (await health()) === 200, { message: '/healthz back to 200' });
+  });
+});
