@@ -1,5 +1,5 @@
 import { rootCertificates } from 'node:tls';
-import { Agent, fetch, type Response } from 'undici';
+import type { Agent, Response } from 'undici';
 import { PermanentJobError, RetryAfterError } from '../errors.js';
 import { type AddressClass, AddressRefusedError, guardedLookup } from './http-address-guard.js';
 import { type AllowList, hostPort, parseAllowList } from './http-allow-list.js';
@@ -65,10 +65,16 @@ export function createHttpHandler(options: HttpHandlerOptions): Handler {
     throw new RangeError(`maxResultBytes must be a positive whole number (got ${maxResultBytes})`);
   }
   // One Agent per handler: its pool keeps connections alive between jobs (idle ones do not
-  // hold the process open). A kept connection was checked when it was opened.
-  const agent = new Agent({
-    connect: { lookup: guardedLookup(allowList.admits), ...(options.ca === undefined ? {} : { ca: [...rootCertificates, options.ca] }) },
-  });
+  // hold the process open). A kept connection was checked when it was opened. undici is
+  // loaded with the first http job: ~50 ms of every start-up otherwise.
+  let client: Promise<Client> | undefined;
+  const connect = (): Promise<Client> =>
+    (client ??= import('undici').then(({ Agent, fetch }) => ({
+      fetch,
+      agent: new Agent({
+        connect: { lookup: guardedLookup(allowList.admits), ...(options.ca === undefined ? {} : { ca: [...rootCertificates, options.ca] }) },
+      }),
+    })));
 
   return async function http(job, ctx) {
     const req = parsePayload(job.payload);
@@ -84,7 +90,7 @@ export function createHttpHandler(options: HttpHandlerOptions): Handler {
     try {
       for (let hop = 0; ; hop++) {
         what = `${req.method} ${hostPort(req.url)}`;
-        const res = await send(agent, req, signal, ctx);
+        const res = await send(await connect(), req, signal, ctx);
         if (!REDIRECTS.has(res.status) || !res.headers.has('location')) {
           return await outcome(res, what, maxResultBytes);
         }
@@ -103,7 +109,13 @@ export function createHttpHandler(options: HttpHandlerOptions): Handler {
 }
 
 /** One hop: the fetch itself, logged at debug without headers, path or query. */
-async function send(agent: Agent, req: HttpRequest, signal: AbortSignal, ctx: JobContext): Promise<Response> {
+/** undici's fetch and this handler's Agent. */
+interface Client {
+  fetch: typeof import('undici').fetch;
+  agent: Agent;
+}
+
+async function send({ fetch, agent }: Client, req: HttpRequest, signal: AbortSignal, ctx: JobContext): Promise<Response> {
   const started = performance.now();
   const fields = { method: req.method, host: hostPort(req.url) };
   try {
