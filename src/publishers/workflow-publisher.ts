@@ -40,7 +40,10 @@ export interface WorkflowOptions {
   signals?: SweepSignals;
   /** Rows per statement (default 500). */
   batchSize?: number;
-  /** How often the reconciler looks (default 60 s) and how long a parent must be idle first (default 5 min). */
+  /**
+   * How often the reconciler looks (default 5 min: one statement, so an idle leader's cost
+   * stays near one statement a second) and how long a parent must be idle first (default 5 min).
+   */
   reconcileEveryMs?: number;
   staleAfterMs?: number;
 }
@@ -95,7 +98,7 @@ export class WorkflowPublisher implements Pollable {
     }
     if (!this.wasLeader) signals?.forgetWorkflows();
     this.wasLeader = true;
-    const reconcileDue = performance.now() - this.lastReconcile >= (this.opts.reconcileEveryMs ?? 60_000);
+    const reconcileDue = performance.now() - this.lastReconcile >= (this.opts.reconcileEveryMs ?? 300_000);
     // A probe older than one interval is not trusted: look directly (a busy replica may
     // have skipped its probe while its channel was full).
     const seen = this.more ? true : (signals?.workflowWork(pollMs * 1.5) ?? (await workflowsPeek(db)));
