@@ -35,11 +35,17 @@
 --    the reconciler. Neither column ever changes, so the entry never moves.
 -- No foreign key on parent_id: a cascading delete that locks children under the parent
 -- deadlocked a peer (BullMQ's PostgreSQL backend) against finishing children.
+-- The old check is dropped only where it exists (MySQL before 8.0.16 parsed CHECK and
+-- kept nothing); DROP CONSTRAINT needs MySQL 8.0.19+ or MariaDB.
+SET @sluice_drop_check = IF(
+  (SELECT COUNT(*) FROM information_schema.TABLE_CONSTRAINTS
+    WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = 'jobs' AND CONSTRAINT_NAME = 'jobs_status_valid') = 0,
+  '', 'DROP CONSTRAINT jobs_status_valid,');
+
 SET @sluice_ddl = IF(
   (SELECT COUNT(*) FROM information_schema.COLUMNS
     WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'jobs' AND COLUMN_NAME = 'parent_id') = 0,
-  'ALTER TABLE jobs
-     DROP CONSTRAINT jobs_status_valid,
+  CONCAT('ALTER TABLE jobs ', @sluice_drop_check, '
      ADD CONSTRAINT jobs_status_lifecycle
        CHECK (status IN (''waiting'', ''pending'', ''queued'', ''running'', ''done'', ''failed'', ''cancelled'')),
      ADD COLUMN parent_id BIGINT UNSIGNED NULL,
@@ -73,7 +79,7 @@ SET @sluice_ddl = IF(
      ADD KEY jobs_workflow_todo (workflow_todo),
      ADD KEY jobs_wait_expiry (wait_expiry),
      ADD CONSTRAINT jobs_on_child_failure_valid CHECK (on_child_failure IN (''fail'', ''continue'')),
-     ADD CONSTRAINT jobs_deps_total_valid CHECK (deps_total IS NULL OR deps_total >= 0)',
+     ADD CONSTRAINT jobs_deps_total_valid CHECK (deps_total IS NULL OR deps_total >= 0)'),
   'DO 0');
 
 PREPARE sluice_stmt FROM @sluice_ddl;
