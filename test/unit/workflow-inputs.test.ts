@@ -12,7 +12,7 @@ const unreachable = new Proxy({}, { get: () => assert.fail('the database was rea
 const parent = { worker: 'w', run: { id: 1, attempts: 0 } };
 
 async function* children(n: number, result: unknown = { ok: true }): AsyncGenerator<ChildOutcome> {
-  for (let i = 1; i <= n; i++) yield { id: i, type: 'render', status: 'done', result, error: null };
+  for (let i = 1; i <= n; i++) yield await Promise.resolve({ id: i, type: 'render', status: 'done', result, error: null });
 }
 
 describe('ctx.enqueue input', () => {
