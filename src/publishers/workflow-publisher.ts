@@ -25,6 +25,7 @@ import {
   type ParentEffects,
 } from '../db/queries/workflows.js';
 import { inTransaction } from '../db/transaction.js';
+import { coerceError } from '../errors.js';
 import type { SluiceEvents } from '../events.js';
 import type { Leader } from '../leader/leader.js';
 import type { Pollable } from './poller.js';
@@ -109,17 +110,32 @@ export class WorkflowPublisher implements Pollable {
     return this.more ? 0 : pollMs;
   }
 
-  /** Every duty once, each bounded; `more` when one hit its bound. */
+  /**
+   * Every duty once, each bounded; `more` when one hit its bound. A duty that fails does
+   * not keep the others from running: the first error is thrown once all have had their
+   * turn (the poller logs it and backs off).
+   */
   async pass(): Promise<Result[]> {
-    return [
-      await this.release(),
-      await this.failFast(),
-      await this.endWaiting('cancelled'),
-      await this.endWaiting('deadline'),
-      await this.cancelPendingChildren(),
-      await this.cascadeCancel(),
-      await this.cascadePause(),
+    const duties = [
+      () => this.release(),
+      () => this.failFast(),
+      () => this.endWaiting('cancelled'),
+      () => this.endWaiting('deadline'),
+      () => this.cancelPendingChildren(),
+      () => this.cascadeCancel(),
+      () => this.cascadePause(),
     ];
+    const results: Result[] = [];
+    let failure: Error | undefined;
+    for (const duty of duties) {
+      try {
+        results.push(await duty());
+      } catch (err) {
+        failure ??= coerceError(err);
+      }
+    }
+    if (failure !== undefined) throw failure;
+    return results;
   }
 
   private get batch(): number {
@@ -192,7 +208,10 @@ export class WorkflowPublisher implements Pollable {
 
   /**
    * Paused is set (or cleared) on children that have not started; started ones (queued,
-   * running) keep theirs, and the push passes through them to their own children.
+   * running) keep theirs, and the push passes through them to their own children (at most
+   * PASS_THROUGH_DEPTH levels and CASCADE_CHUNK started children a level). A full chunk of
+   * changed rows is pushed again at once (those rows no longer match, so it progresses);
+   * otherwise the rows are marked done.
    */
   async cascadePause(): Promise<Result> {
     const { db, events } = this.opts;
@@ -202,21 +221,16 @@ export class WorkflowPublisher implements Pollable {
       const ids = rows.filter((r) => r.paused === paused).map((r) => r.id);
       if (ids.length === 0) continue;
       let frontier = ids;
-      let complete = false;
-      for (let depth = 0; depth < PASS_THROUGH_DEPTH; depth++) {
+      let full = false;
+      for (let depth = 0; depth < PASS_THROUGH_DEPTH && frontier.length > 0; depth++) {
         const changed = await jobsCascadePause(db, frontier, paused, CASCADE_CHUNK);
         if (changed > 0) events.emit('workflow:cascaded', { kind: 'pause', count: changed });
-        if (changed === CASCADE_CHUNK) break;
-        const started = await jobsSelectStartedChildren(db, frontier, CASCADE_CHUNK);
-        if (started.length === 0) {
-          complete = true;
-          break;
-        }
-        if (started.length === CASCADE_CHUNK) break;
-        frontier = started;
+        full = changed === CASCADE_CHUNK;
+        if (full) break;
+        frontier = await jobsSelectStartedChildren(db, frontier, CASCADE_CHUNK);
       }
-      if (complete) await jobsMarkPauseCascaded(db, ids, paused);
-      else more = true;
+      if (full) more = true;
+      else await jobsMarkPauseCascaded(db, ids, paused);
     }
     return { more };
   }
