@@ -58,6 +58,7 @@ const RECONCILED_MEMORY = 10_000;
 /** A parent whose counters did not move is recounted again only after this long. */
 const RECHECK_MS = 3_600_000;
 
+/** `more`: the duty found rows, so the next level (or the rest) may be waiting already. */
 type Result = { more: boolean };
 
 /**
@@ -100,9 +101,12 @@ export class WorkflowPublisher implements Pollable {
     if (!this.wasLeader) signals?.forgetWorkflows();
     this.wasLeader = true;
     const reconcileDue = performance.now() - this.lastReconcile >= (this.opts.reconcileEveryMs ?? 300_000);
-    // A probe older than one interval is not trusted: look directly (a busy replica may
-    // have skipped its probe while its channel was full).
-    const seen = this.more ? true : (signals?.workflowWork(pollMs * 1.5) ?? (await workflowsPeek(db)));
+    // Right after a pass that found work, look again at once (one index lookup): the next
+    // level of a cascade, or a parent its children just released, is due now, not in a poll.
+    // A probe older than one interval is not trusted either (a busy replica may have
+    // skipped its probe while its channel was full).
+    const seen = this.more ? await workflowsPeek(db) : (signals?.workflowWork(pollMs * 1.5) ?? (await workflowsPeek(db)));
+    this.more = false;
     if (!seen && !reconcileDue) return pollMs;
     const results = seen ? await this.pass() : [];
     if (reconcileDue) results.push(await this.reconcile());
@@ -111,7 +115,7 @@ export class WorkflowPublisher implements Pollable {
   }
 
   /**
-   * Every duty once, each bounded; `more` when one hit its bound. A duty that fails does
+   * Every duty once, each bounded; `more` when one found rows. A duty that fails does
    * not keep the others from running: the first error is thrown once all have had their
    * turn (the poller logs it and backs off).
    */
@@ -145,14 +149,14 @@ export class WorkflowPublisher implements Pollable {
   async release(): Promise<Result> {
     const ids = await jobsReleaseReady(this.opts.db, this.batch);
     if (ids.length > 0) this.opts.events.emit('workflow:released', { count: ids.length, by: 'leader' });
-    return { more: ids.length === this.batch };
+    return { more: ids.length > 0 };
   }
 
   async failFast(): Promise<Result> {
     const ids = await jobsSelectTodo(this.opts.db, 'failFast', this.batch);
     const effects = await this.ending(ids, 'workflow_todo = ?', [TODO.failFast], async (tx, locked) => jobsFailFast(tx, locked));
     this.report(effects);
-    return { more: ids.length === this.batch };
+    return { more: ids.length > 0 };
   }
 
   /** Waiting jobs with a cancel request → cancelled; past wait_deadline → failed. */
@@ -178,7 +182,7 @@ export class WorkflowPublisher implements Pollable {
     );
     if (ended > 0) events.emit('workflow:waiting-ended', { reason, count: ended });
     this.report(effects);
-    return { more: ids.length === this.batch };
+    return { more: ids.length > 0 };
   }
 
   async cancelPendingChildren(): Promise<Result> {
@@ -190,7 +194,7 @@ export class WorkflowPublisher implements Pollable {
     });
     if (cancelled > 0) this.opts.events.emit('workflow:cascaded', { kind: 'cancelled_pending', count: cancelled });
     this.report(effects);
-    return { more: ids.length === this.batch };
+    return { more: ids.length > 0 };
   }
 
   /** One level down per statement; the children then carry it further themselves. */
@@ -201,9 +205,8 @@ export class WorkflowPublisher implements Pollable {
     const pushed = await jobsCascadeCancel(db, ids, CASCADE_CHUNK);
     if (pushed > 0) events.emit('workflow:cascaded', { kind: 'cancel', count: pushed });
     // A full chunk may have left children out: these parents are pushed again next pass.
-    if (pushed === CASCADE_CHUNK) return { more: true };
-    await jobsMarkCancelCascaded(db, ids);
-    return { more: ids.length === this.batch };
+    if (pushed < CASCADE_CHUNK) await jobsMarkCancelCascaded(db, ids);
+    return { more: true };
   }
 
   /**
@@ -216,7 +219,7 @@ export class WorkflowPublisher implements Pollable {
   async cascadePause(): Promise<Result> {
     const { db, events } = this.opts;
     const rows = await jobsSelectPauseCascades(db, this.batch);
-    let more = rows.length === this.batch;
+    const more = rows.length > 0;
     for (const paused of [true, false]) {
       const ids = rows.filter((r) => r.paused === paused).map((r) => r.id);
       if (ids.length === 0) continue;
@@ -229,8 +232,7 @@ export class WorkflowPublisher implements Pollable {
         if (full) break;
         frontier = await jobsSelectStartedChildren(db, frontier, CASCADE_CHUNK);
       }
-      if (full) more = true;
-      else await jobsMarkPauseCascaded(db, ids, paused);
+      if (!full) await jobsMarkPauseCascaded(db, ids, paused);
     }
     return { more };
   }

@@ -152,10 +152,13 @@ describe('workflows end to end (real daemon processes)', () => {
         message: 'grandchildren running',
       });
       await pool.query('UPDATE jobs SET cancel_requested_at = NOW(3) WHERE id = ?', [root]);
+      const requested = Date.now();
       await until(root, 'cancelled');
       await waitFor(async () => (await rows("SELECT 1 FROM jobs WHERE (id IN (?, ?, ?) OR parent_id = ?) AND status <> 'cancelled'", [root, mid, pendingUnderRoot, mid])).length === 0, {
         message: 'the whole tree cancelled',
       });
+      // SLUICE_POLL_MS is 50: each level follows the one above at once, not a poll later.
+      assert.ok(Date.now() - requested < 3000, `the tree took ${Date.now() - requested} ms`);
       const aborted = await rows("SELECT e.job_id FROM effects e JOIN jobs j ON j.id = e.job_id WHERE j.parent_id = ? AND e.what = 'aborted'", [mid]);
       assert.equal(aborted.length, 2, 'both running grandchildren were aborted');
       assert.match(String((await one('SELECT error FROM jobs WHERE id = ?', [pendingLeaf])).error), /cancelled before it started/);
