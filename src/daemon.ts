@@ -30,6 +30,7 @@ import { RetentionPublisher } from './publishers/retention-publisher.js';
 import { ScheduleSignals } from './publishers/schedule-signals.js';
 import { SchedulesPublisher } from './publishers/schedules-publisher.js';
 import { SweepSignals } from './publishers/sweep-signals.js';
+import { WorkflowPublisher } from './publishers/workflow-publisher.js';
 import { VERSION } from './version.js';
 
 /**
@@ -188,10 +189,11 @@ export class Daemon {
     // The probe says when the next schedule tick is due; older than 3 polls: look directly.
     const scheduleSignals = new ScheduleSignals(3 * config.pollMs);
     scheduleSignals.onSeen(() => this.pollers.schedules?.poke());
+    signals.onWorkflowWork(() => this.pollers.workflows?.poke());
     const channel = new Channel<RunnableJob>(config.prefetch);
     this.metrics.channelSize = () => channel.size;
     this.limiter = new TokenBucketLimiter(config.rate, config.burst);
-    this.writer = new StateWriter({ db: this.db, worker: config.workerId, logger });
+    this.writer = new StateWriter({ db: this.db, worker: config.workerId, logger, events: this.events });
     const runner = new JobRunner({
       channel,
       db: this.db,
@@ -247,6 +249,7 @@ export class Daemon {
       }),
       retention: new RetentionPublisher({ db: this.db, leader: this.leader, retentionHours: config.retentionHours, events: this.events }),
       schedules: new SchedulesPublisher({ db: this.db, events: this.events, pollMs: config.pollMs, signals: scheduleSignals }),
+      workflows: new WorkflowPublisher({ db: this.db, leader: this.leader, events: this.events, pollMs: config.pollMs, signals }),
       ready,
     };
     for (const [name, publisher] of Object.entries(publishers)) {
@@ -310,7 +313,7 @@ export class Daemon {
     const written = (await this.writer?.drain(deadline)) ?? true;
     this.writer?.close();
     await this.limiter?.stop();
-    for (const name of ['schedules', 'held', 'dead', 'retention', 'heartbeat']) await this.pollers[name]?.stop();
+    for (const name of ['schedules', 'workflows', 'held', 'dead', 'retention', 'heartbeat']) await this.pollers[name]?.stop();
     for (const t of this.timers) clearInterval(t);
     await this.leader?.stop().catch(() => undefined);
     if (this.runner) {

@@ -1,6 +1,6 @@
 import type { ClaimedJob } from './db/queries.js';
 
-export type RunOutcome = 'done' | 'retry' | 'failed' | 'cancelled' | 'timed_out' | 'handed_back' | 'lost';
+export type RunOutcome = 'done' | 'retry' | 'failed' | 'cancelled' | 'timed_out' | 'handed_back' | 'lost' | 'waiting';
 
 /** Everything the daemon reports; logs and metrics subscribe here. */
 export interface SluiceEventMap {
@@ -31,6 +31,19 @@ export interface SluiceEventMap {
   };
   /** A schedule row set aside (bad cron or time zone, no future tick): last_error says why. */
   'schedule:invalid': { scheduleId: number; name: string; error: string };
+  /**
+   * Waiting parents released to pending: by the transaction of the child that ended last
+   * (or of the parent's own park), or by the leader when the seal or the approval came last.
+   */
+  'workflow:released': { count: number; by: 'child' | 'leader' };
+  /** A waiting parent failed at once because a child failed or was cancelled (policy 'fail'). */
+  'workflow:failed-fast': { parentId: number; childId: number };
+  /** Waiting jobs ended by the leader: cancel requested, or wait_deadline passed. */
+  'workflow:waiting-ended': { reason: 'cancelled' | 'deadline'; count: number };
+  /** Rows a cascade changed: cancel requests pushed to children, or paused set on them; pending children cancelled. */
+  'workflow:cascaded': { kind: 'cancel' | 'pause' | 'cancelled_pending'; count: number };
+  /** The reconciler found a waiting parent's counters off and rewrote them from its children. */
+  'workflow:reconciled': { parentId: number; before: { done: number; failed: number }; after: { done: number; failed: number } };
 }
 
 type Listener<K extends keyof SluiceEventMap> = (payload: SluiceEventMap[K]) => void;

@@ -12,6 +12,8 @@ import { MAX_ATTEMPTS_BEFORE_RUN, MAX_PAYLOAD_BYTES, PAYLOAD_BUDGET_BYTES } from
 import type { Logger } from '../observability/logger.js';
 import { ByteBudget } from './byte-budget.js';
 import { outcomeOf, type Interruption, type Settlement } from './outcome-policy.js';
+import { childrenOf } from '../workflows/children.js';
+import { enqueueJobs } from '../workflows/enqueue.js';
 import { ProgressReporter } from './progress-reporter.js';
 import type { RateLimiter } from './rate-limiter.js';
 import type { StateWriter } from './state-writer.js';
@@ -64,6 +66,10 @@ interface Entry {
   settle?: (s: Settlement) => void;
   startedAt?: number;
   limiterWaitMs?: number;
+  /** ctx.enqueue calls in flight: the outcome waits for them. */
+  enqueues?: Set<Promise<unknown>>;
+  /** The handler enqueued children with `wait`: its answer parks the job. */
+  parked?: boolean;
 }
 
 /**
@@ -415,7 +421,10 @@ export class JobRunner {
         if (!ours) this.interrupt(entry, 'lost');
       });
       this.opts.events.emit('job:started', { job, attempt, limiterWaitMs });
-      const settlement = await this.execute(entry, attempt);
+      let settlement = await this.execute(entry, attempt);
+      // An enqueue the handler did not await still decides whether the job parks.
+      if (entry.enqueues) await Promise.allSettled([...entry.enqueues]);
+      if (settlement.kind === 'done' && entry.parked) settlement = { ...settlement, parked: true };
       const outcome = outcomeOf(job, attempt, settlement, this.opts.worker);
       const durationMs = performance.now() - entry.startedAt;
       this.forget(entry);
@@ -482,7 +491,16 @@ export class JobRunner {
         return;
       }
       const handler = this.opts.registry.get(job.type);
-      const info: JobInfo = { id: job.id, queue: job.queue, type: job.type, payload: job.payload, attempt, maxAttempts: job.maxAttempts };
+      const info: JobInfo = {
+        id: job.id,
+        queue: job.queue,
+        type: job.type,
+        payload: job.payload,
+        attempt,
+        maxAttempts: job.maxAttempts,
+        resumed: job.resumed,
+        childCount: job.childCount,
+      };
       const { db, worker, logger } = this.opts;
       const ctx: JobContext = {
         get signal() {
@@ -493,6 +511,18 @@ export class JobRunner {
         },
         get log() {
           return (log ??= logger.child({ job_id: job.id, queue: job.queue, type: job.type, attempt }));
+        },
+        children: () => childrenOf(db, job.id),
+        enqueue: (jobs, options = {}) => {
+          if (done) return Promise.reject(new Error('ctx.enqueue called after the run ended; nothing was inserted'));
+          if (entry.controller?.signal.aborted) return Promise.reject(new Error('ctx.enqueue called after the run was stopped; nothing was inserted'));
+          const p = enqueueJobs(db, jobs, options, { worker, run: { id: job.id, attempts: job.attempts } }).then((ids) => {
+            if (options.wait) entry.parked = true;
+            return ids;
+          });
+          (entry.enqueues ??= new Set()).add(p);
+          void p.catch(() => undefined).finally(() => entry.enqueues?.delete(p));
+          return p;
         },
       };
       // A module's handler runs inside the job's async context, so an uncaught exception it

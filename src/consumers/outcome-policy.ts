@@ -8,8 +8,12 @@ import { clipText, encodeResult } from './outcome-encoding.js';
 /** Why a run stopped before its handler answered. */
 export type Interruption = 'timeout' | 'cancel' | 'shutdown' | 'stale' | 'lost';
 
-/** How a run settled: the handler answered, threw, or was interrupted. */
-export type Settlement = { kind: 'done'; result: unknown } | { kind: 'error'; error: Error } | { kind: Interruption };
+/**
+ * How a run settled: the handler answered, threw, or was interrupted. `parked`: the
+ * handler enqueued children to wait for (ctx.enqueue with `wait`), so its answer parks the
+ * job instead of ending it.
+ */
+export type Settlement = { kind: 'done'; result: unknown; parked?: boolean } | { kind: 'error'; error: Error } | { kind: Interruption };
 
 export interface PolicyJob {
   id: number;
@@ -28,7 +32,8 @@ export interface PolicyDecision {
 
 /**
  * What a settled run writes to its row — pure, so every rule is unit-tested:
- * done (result stored, or failed when it cannot be), a thrown error (retry with backoff, or
+ * done (result stored, or failed when it cannot be), parked (waiting for its children,
+ * the attempt not counted), a thrown error (retry with backoff, or
  * failed when permanent or out of attempts), timeout and cancel (cancelled, not retried),
  * shutdown and stale (handed back, attempt not counted), lost (nothing: the row is not ours).
  */
@@ -44,6 +49,8 @@ export function outcomeOf(job: PolicyJob, attempt: number, s: Settlement, worker
   };
   switch (s.kind) {
     case 'done': {
+      // Waiting, not done: the next run (resumed, the same attempt) returns the result.
+      if (s.parked) return { kind: 'waiting', write: { ...base, status: 'waiting', uncount: true } };
       const encoded = encodeResult(s.result);
       if (!encoded.ok) return fail(clipText(encoded.error));
       return { kind: 'done', write: { ...base, status: 'done', result: encoded.json } };

@@ -1,5 +1,14 @@
 import type { Database } from '../db/database.js';
 import { jobsFinish, jobsMarkRunning, jobsRunningOf, outcomeGroupKey, type Outcome, type RunRef } from '../db/queries.js';
+import {
+  jobsCountIntoParents,
+  jobsLockFinishingChildren,
+  jobsSettleParents,
+  type FinalStatus,
+  type ParentEffects,
+} from '../db/queries/workflows.js';
+import { inTransaction } from '../db/transaction.js';
+import type { SluiceEvents } from '../events.js';
 import { MAX_BATCH_BYTES } from '../limits.js';
 import type { Logger } from '../observability/logger.js';
 import { Batcher } from './batcher.js';
@@ -20,6 +29,8 @@ export interface StateWriterOptions {
   startDelayMs?: number;
   /** Longest an outcome waits for company. */
   finishDelayMs?: number;
+  /** Where releases and fail-fasts made by outcome writes are reported. */
+  events?: SluiceEvents;
 }
 
 /**
@@ -126,11 +137,64 @@ export class StateWriter {
       else groups.set(key, [o]);
     }
     let changed = 0;
-    for (const group of groups.values()) changed += await jobsFinish(this.opts.db, this.opts.worker, group);
+    for (const group of groups.values()) changed += await this.writeGroup(group);
     // Fewer rows than outcomes: those runs had been rescued, cancelled or handed back
     // meanwhile (or this is a retry of a write that had landed). Their answer is dropped.
     if (changed < outcomes.length) this.opts.logger.debug({ discarded: outcomes.length - changed }, 'late answers discarded (fenced)');
     return outcomes.map(() => undefined);
+  }
+
+  /**
+   * One group's write. A final state (done, failed, cancelled) is written for the jobs
+   * without a parent first, in one statement, as always: a plain job costs nothing more.
+   * Rows it did not match are children (or late answers): a transaction locks them, writes
+   * them and counts them into their parents. A retry counts nothing and needs no
+   * transaction; a park settles the parked job (it may be releasable or doomed already).
+   */
+  private async writeGroup(group: Outcome[]): Promise<number> {
+    const { db, worker } = this.opts;
+    const status = group[0]!.status;
+    if (status === 'pending') return jobsFinish(db, worker, group);
+    if (status === 'waiting') return this.park(group);
+    const plain = await jobsFinish(db, worker, group, 'plain');
+    if (plain === group.length) return plain;
+    return plain + (await this.finishChildren(group, status));
+  }
+
+  private async finishChildren(group: Outcome[], status: FinalStatus): Promise<number> {
+    const { db, worker } = this.opts;
+    let effects: ParentEffects | undefined;
+    const changed = await inTransaction(db, 'jobsFinishChildren', async (tx) => {
+      const locked = await jobsLockFinishingChildren(tx, worker, group[0]!.from, group);
+      if (locked.length === 0) return 0;
+      const ids = new Set(locked.map((l) => l.id));
+      const n = await jobsFinish(tx, worker, group.filter((o) => ids.has(o.id)), 'children');
+      effects = await jobsCountIntoParents(tx, locked.map((l) => ({ ...l, status })));
+      return n;
+    });
+    this.report(effects);
+    return changed;
+  }
+
+  private async park(group: Outcome[]): Promise<number> {
+    const { db, worker } = this.opts;
+    let effects: ParentEffects | undefined;
+    const changed = await inTransaction(db, 'jobsPark', async (tx) => {
+      const n = await jobsFinish(tx, worker, group);
+      // Its children may all have ended already (or one failed): release or fail it now.
+      if (n > 0) effects = await jobsSettleParents(tx, group.map((o) => o.id), group.map((o) => o.id));
+      return n;
+    });
+    this.report(effects);
+    return changed;
+  }
+
+  /** Told once the transaction committed: a rolled-back one released nothing. */
+  private report(effects: ParentEffects | undefined): void {
+    const events = this.opts.events;
+    if (!effects || !events) return;
+    if (effects.released > 0) events.emit('workflow:released', { count: effects.released, by: 'child' });
+    for (const f of effects.failedFast) events.emit('workflow:failed-fast', { parentId: f.id, childId: f.childId });
   }
 }
 

@@ -7,8 +7,10 @@
  * from a run that was rescued, cancelled or handed back changes nothing.
  */
 import { INLINE_PAYLOAD_BYTES, MAX_BACKOFF_EXPONENT } from '../limits.js';
-import type { Executor } from './database.js';
+import type { Database, Executor } from './database.js';
 import { SCHEDULES_PEEK_COLUMNS, SCHEDULES_QUIET, schedulePeekOf, type SchedulePeek } from './queries/schedules.js';
+import { countedAsAssignment, jobsCountIntoParents, lockedOf, WORKFLOWS_TODO_EXIST } from './queries/workflows.js';
+import { inTransaction } from './transaction.js';
 
 /** A claimed job as the runner needs it. */
 export interface ClaimedJob {
@@ -37,6 +39,10 @@ export interface ClaimedJob {
    * its process at once still uses up attempts instead of looping.
    */
   reclaimed: boolean;
+  /** Parked before by its own handler (suspended_at set): this run is `job.resumed`. */
+  resumed: boolean;
+  /** deps_total: the children it waits or waited for (0 when none). */
+  childCount: number;
 }
 
 interface ClaimRow {
@@ -53,6 +59,8 @@ interface ClaimRow {
   concurrency_key: string | null;
   waited_ms: number | string;
   worker: string | null;
+  resumed: number | string;
+  deps_total: number | string;
 }
 
 export interface QueueRow {
@@ -77,6 +85,8 @@ export interface Probe {
   deadWorkers: boolean;
   /** Leader only: some running job is past its timeout plus the grace. */
   overdue: boolean;
+  /** Leader only: a workflow row waits for the leader (release, fail fast, cancel, cascade, deadline). */
+  workflows: boolean;
   /** When the next schedule tick is due (read by every replica: any may make it). */
   schedules: SchedulePeek;
 }
@@ -105,9 +115,10 @@ const OVERDUE_EXIST = `EXISTS (SELECT 1 FROM jobs o LEFT JOIN job_queues oq ON o
 const PENDING_CANCELS_EXIST = 'EXISTS (SELECT 1 FROM jobs c WHERE c.cancel_pending = 1)';
 
 function leaderChecks(leader: LeaderProbe | undefined): { sql: string; params: unknown[] } {
-  if (!leader) return { sql: '0 AS dead_workers, 0 AS overdue, 0 AS pending_cancels', params: [] };
+  if (!leader) return { sql: '0 AS dead_workers, 0 AS overdue, 0 AS pending_cancels, 0 AS workflows', params: [] };
   return {
-    sql: `${DEAD_WORKERS_EXIST} AS dead_workers, ${OVERDUE_EXIST} AS overdue, ${PENDING_CANCELS_EXIST} AS pending_cancels`,
+    sql: `${DEAD_WORKERS_EXIST} AS dead_workers, ${OVERDUE_EXIST} AS overdue, ${PENDING_CANCELS_EXIST} AS pending_cancels,
+       ${WORKFLOWS_TODO_EXIST} AS workflows`,
     params: [leader.deadAfterMs, leader.worker, leader.defaultTimeoutMs, leader.graceMs],
   };
 }
@@ -181,6 +192,7 @@ export async function jobsProbe(
     pendingCancels: Boolean(Number(row.pending_cancels)),
     deadWorkers: Boolean(Number(row.dead_workers)),
     overdue: Boolean(Number(row.overdue)),
+    workflows: Boolean(Number(row.workflows)),
     schedules: schedulePeekOf(row),
   };
 }
@@ -203,7 +215,9 @@ export async function workersHeartbeatIfQuiet(
   const qf = queueFilter('q.name', queues);
   const nf = queueFilter('n.queue', queues);
   const uf = unknownQueues('n.queue', known);
-  const leaderQuiet = leader ? `AND NOT ${DEAD_WORKERS_EXIST} AND NOT ${OVERDUE_EXIST} AND NOT ${PENDING_CANCELS_EXIST}` : '';
+  const leaderQuiet = leader
+    ? `AND NOT ${DEAD_WORKERS_EXIST} AND NOT ${OVERDUE_EXIST} AND NOT ${PENDING_CANCELS_EXIST} AND NOT ${WORKFLOWS_TODO_EXIST}`
+    : '';
   const r = await db.run<{ affectedRows: number }>(
     'workersHeartbeatIfQuiet',
     `UPDATE job_workers SET heartbeat_at = NOW(3)
@@ -281,6 +295,7 @@ export async function jobsSelectReady(tx: Executor, queue: string, limit: number
     'jobsSelectReady',
     `SELECT id, queue, type, IF(LENGTH(payload) <= ?, payload, NULL) AS payload, COALESCE(LENGTH(payload), 0) AS payload_bytes,
             priority, run_at, attempts, max_attempts, timeout_ms, concurrency_key, worker,
+            suspended_at IS NOT NULL AS resumed, COALESCE(deps_total, 0) AS deps_total,
             TIMESTAMPDIFF(MICROSECOND, run_at, NOW(3)) / 1000 AS waited_ms
      FROM jobs FORCE INDEX (jobs_claim)
      WHERE status = 'pending' AND queue = ? AND run_at <= NOW(3) AND paused = 0
@@ -308,6 +323,8 @@ export async function jobsSelectReady(tx: Executor, queue: string, limit: number
     concurrencyKey: r.concurrency_key,
     waitedMs: Number(r.waited_ms),
     reclaimed: r.worker !== null,
+    resumed: Boolean(Number(r.resumed)),
+    childCount: Number(r.deps_total),
   }));
 }
 
@@ -382,7 +399,8 @@ export interface Outcome {
   attempts: number;
   /** The status the row must still have: 'running', or 'queued' for a job cancelled before it started. */
   from: 'running' | 'queued';
-  status: 'done' | 'pending' | 'failed' | 'cancelled';
+  /** 'waiting': the handler enqueued children to wait for (not final; the attempt is not counted). */
+  status: 'done' | 'pending' | 'failed' | 'cancelled' | 'waiting';
   /** JSON text of the result (done only). */
   result?: string | null;
   error?: string | null;
@@ -400,17 +418,30 @@ export interface Outcome {
 }
 
 /**
+ * Which rows a jobsFinish statement may change: every row of the batch, only rows without
+ * a parent (the plain jobs: no counting to do), or only children (inside the transaction
+ * that counts them into their parents).
+ */
+export type FinishScope = 'all' | 'plain' | 'children';
+
+/**
  * Writes a batch of outcomes that share status, expected status and flags in one
  * statement, joined through JSON_TABLE (MySQL 8 and MariaDB 10.6+) on the per-row values
  * only (a lean document parses twice as fast), each row fenced on (id, attempts, worker,
- * expected status). Params: worker, shared fields, rows. Returns rows changed.
+ * expected status). `waiting` parks a job whose handler enqueued children to wait for:
+ * not final, the attempt not counted (its next run is the same attempt, resumed).
+ * Params: worker, shared fields, rows, scope. Returns rows changed.
  */
-export async function jobsFinish(db: Executor, worker: string, outcomes: readonly Outcome[]): Promise<number> {
+export async function jobsFinish(db: Executor, worker: string, outcomes: readonly Outcome[], scope: FinishScope = 'all'): Promise<number> {
   const first = outcomes[0];
   if (!first) return 0;
   const { from, status } = first;
   const uncount = first.uncount ? 1 : 0;
   const started = first.started ? 1 : 0;
+  const final = status === 'done' || status === 'failed' || status === 'cancelled' ? 1 : 0;
+  // Ended by this write, or parked: the row leaves the queued/running states either way.
+  const keepsResult = status === 'done' || status === 'waiting' ? 1 : 0;
+  const scopeSql = scope === 'plain' ? 'AND j.parent_id IS NULL' : scope === 'children' ? 'AND j.parent_id IS NOT NULL' : '';
   // Measured as the statement is built, so batching delays do not shift started_at.
   const now = performance.now();
   const doc = JSON.stringify(
@@ -425,16 +456,18 @@ export async function jobsFinish(db: Executor, worker: string, outcomes: readonl
        ON j.id = v.id AND j.attempts = v.att
      SET j.status = ?,
          j.result = IF(? = 'done', v.res, j.result),
-         j.error = IF(? = 'done', j.error, v.err),
+         j.error = IF(? = 1, j.error, v.err),
          j.run_at = IF(? = 'pending', NOW(3) + INTERVAL v.delay_ms * 1000 MICROSECOND, j.run_at),
-         j.finished_at = IF(? = 'pending', NULL, NOW(3)),
+         j.finished_at = IF(? = 1, NOW(3), NULL),
          j.cancelled_at = IF(? = 'cancelled', NOW(3), j.cancelled_at),
          j.started_at = IF(? = 1, NOW(3) - INTERVAL v.ran_ms * 1000 MICROSECOND, j.started_at),
          j.progress = IF(? = 1, NULL, j.progress),
          j.attempts = j.attempts - ? + ?,
-         j.queued_at = IF(? = 'pending', NULL, j.queued_at)
-     WHERE j.worker = ? AND j.status = ?`,
-    [doc, status, status, status, status, status, status, started, started, uncount, started, status, worker, from],
+         j.queued_at = IF(? = 1, j.queued_at, NULL),
+         j.suspended_at = IF(? = 'waiting', NOW(3), j.suspended_at),
+         j.counted_as = IF(? = 1 AND j.parent_id IS NOT NULL, IF(? = 'done', 'done', 'failed'), j.counted_as)
+     WHERE j.worker = ? AND j.status = ? ${scopeSql}`,
+    [doc, status, status, keepsResult, status, final, status, started, started, uncount, started, final, status, final, status, worker, from],
   );
   return r.affectedRows;
 }
@@ -503,14 +536,16 @@ export async function jobsHeldChanges(db: Executor, worker: string, held: readon
 
 /**
  * Cancels up to `limit` pending jobs whose cancel was requested (leader only; the caller
- * repeats while a batch comes back full). Params: limit.
+ * repeats while a batch comes back full). Children are left to the workflow publisher,
+ * which counts them into their parents in the same transaction (jobsCancelPendingChildren).
+ * Params: limit.
  */
 export async function jobsCancelPending(db: Executor, limit: number): Promise<number> {
   const r = await db.run<{ affectedRows: number }>(
     'jobsCancelPending',
     `UPDATE jobs SET status = 'cancelled', cancelled_at = NOW(3), finished_at = NOW(3),
        error = 'cancelled before it started (cancel_requested_at was set)'
-     WHERE cancel_pending = 1
+     WHERE cancel_pending = 1 AND parent_id IS NULL
      LIMIT ?`,
     [limit],
   );
@@ -587,65 +622,103 @@ export async function jobsSelectOrphanWorkers(db: Executor, deadAfterMs: number)
 
 /**
  * Rescues the jobs of dead workers: queued → pending unchanged; running → pending as a
- * failed attempt (retry after a backoff), or failed when no attempt is left.
- * Params: worker ids, reason. Returns { requeued, rescued }.
+ * failed attempt (retry after a backoff), or failed when no attempt is left — counted into
+ * its parent in the same transaction. Params: worker ids, reason. Returns { requeued, rescued }.
  */
-export async function jobsRescueOf(db: Executor, workers: readonly string[], reason: string): Promise<{ requeued: number; rescued: number }> {
+export async function jobsRescueOf(db: Database, workers: readonly string[], reason: string): Promise<{ requeued: number; rescued: number }> {
   if (workers.length === 0) return { requeued: 0, rescued: 0 };
-  const q = await db.run<{ affectedRows: number }>(
-    'jobsRequeueOf',
-    `UPDATE jobs SET status = 'pending', queued_at = NULL WHERE status = 'queued' AND worker IN (?)`,
-    [workers],
-  );
-  const r = await db.run<{ affectedRows: number }>(
-    'jobsRescueOf',
-    `UPDATE jobs
-     SET error = CONCAT(?, ' (worker ', worker, ', attempt ', attempts, ')'),
-         run_at = IF(attempts >= max_attempts, run_at, NOW(3) + INTERVAL LEAST(POW(2, LEAST(GREATEST(attempts, 0), ?)), 3600) SECOND),
-         finished_at = IF(attempts >= max_attempts, NOW(3), NULL),
-         status = IF(attempts >= max_attempts, 'failed', 'pending'),
-         queued_at = NULL
-     WHERE status = 'running' AND worker IN (?)`,
-    [reason, MAX_BACKOFF_EXPONENT, workers],
-  );
-  return { requeued: q.affectedRows, rescued: r.affectedRows };
+  return inTransaction(db, 'jobsRescue', async (tx) => {
+    const q = await tx.run<{ affectedRows: number }>(
+      'jobsRequeueOf',
+      `UPDATE jobs SET status = 'pending', queued_at = NULL WHERE status = 'queued' AND worker IN (?)`,
+      [workers],
+    );
+    // Children whose last attempt this was: locked here, so the update below ends exactly these.
+    const ending = await tx.run<Array<{ id: number; parent_id: number; counted_as: string | null }>>(
+      'jobsLockRescuedChildren',
+      `SELECT id, parent_id, counted_as FROM jobs
+       WHERE status = 'running' AND worker IN (?) AND attempts >= max_attempts AND parent_id IS NOT NULL
+       ORDER BY id FOR UPDATE`,
+      [workers],
+    );
+    const r = await tx.run<{ affectedRows: number }>(
+      'jobsRescueOf',
+      `UPDATE jobs
+       SET error = CONCAT(?, ' (worker ', worker, ', attempt ', attempts, ')'),
+           run_at = IF(attempts >= max_attempts, run_at, NOW(3) + INTERVAL LEAST(POW(2, LEAST(GREATEST(attempts, 0), ?)), 3600) SECOND),
+           finished_at = IF(attempts >= max_attempts, NOW(3), NULL),
+           counted_as = IF(parent_id IS NOT NULL AND attempts >= max_attempts, 'failed', counted_as),
+           status = IF(attempts >= max_attempts, 'failed', 'pending'),
+           queued_at = NULL
+       WHERE status = 'running' AND worker IN (?)`,
+      [reason, MAX_BACKOFF_EXPONENT, workers],
+    );
+    await jobsCountIntoParents(tx, ending.map((row) => ({ ...lockedOf(row), status: 'failed' as const })));
+    return { requeued: q.affectedRows, rescued: r.affectedRows };
+  });
 }
 
 /**
  * Cancels running jobs far past their timeout whose worker did not (a blocked event
- * loop, say): a backstop for the runner's own deadline. Params: default timeout ms,
- * grace ms.
+ * loop, say): a backstop for the runner's own deadline. One read finds them; only then a
+ * transaction locks, cancels and counts them into their parents. Params: default timeout
+ * ms, grace ms.
  */
-export async function jobsCancelOverdue(db: Executor, defaultTimeoutMs: number, graceMs: number): Promise<number> {
-  const r = await db.run<{ affectedRows: number }>(
-    'jobsCancelOverdue',
-    `UPDATE jobs j LEFT JOIN job_queues q ON q.name = j.queue
-     SET j.status = 'cancelled', j.cancelled_at = NOW(3), j.finished_at = NOW(3),
-         j.error = CONCAT('timed out after ', COALESCE(j.timeout_ms, q.timeout_ms, ?), ' ms (cancelled by the leader: worker ', j.worker, ' did not stop it)')
-     WHERE j.status = 'running'
-       AND j.started_at < NOW(3) - INTERVAL (COALESCE(j.timeout_ms, q.timeout_ms, ?) + ?) * 1000 MICROSECOND`,
-    [defaultTimeoutMs, defaultTimeoutMs, graceMs],
-  );
-  return r.affectedRows;
+export async function jobsCancelOverdue(db: Database, defaultTimeoutMs: number, graceMs: number): Promise<number> {
+  const overdue = `j.status = 'running'
+       AND j.started_at < NOW(3) - INTERVAL (COALESCE(j.timeout_ms, (SELECT q.timeout_ms FROM job_queues q WHERE q.name = j.queue), ?) + ?) * 1000 MICROSECOND`;
+  const found = await db.run<Array<{ id: number }>>('jobsSelectOverdue', `SELECT j.id FROM jobs j WHERE ${overdue} LIMIT 1000`, [defaultTimeoutMs, graceMs]);
+  if (found.length === 0) return 0;
+  return inTransaction(db, 'jobsCancelOverdue', async (tx) => {
+    const locked = await tx.run<Array<{ id: number; parent_id: number | null; counted_as: string | null }>>(
+      'jobsLockOverdue',
+      `SELECT j.id, j.parent_id, j.counted_as FROM jobs j WHERE j.id IN (?) AND ${overdue} ORDER BY j.id FOR UPDATE`,
+      [found.map((f) => Number(f.id)), defaultTimeoutMs, graceMs],
+    );
+    if (locked.length === 0) return 0;
+    const r = await tx.run<{ affectedRows: number }>(
+      'jobsCancelOverdue',
+      `UPDATE jobs j LEFT JOIN job_queues q ON q.name = j.queue
+       SET j.status = 'cancelled', j.cancelled_at = NOW(3), j.finished_at = NOW(3),
+           j.error = CONCAT('timed out after ', COALESCE(j.timeout_ms, q.timeout_ms, ?), ' ms (cancelled by the leader: worker ', j.worker, ' did not stop it)'),
+           ${countedAsAssignment("'cancelled'", 'j')}
+       WHERE j.id IN (?) AND j.status = 'running'`,
+      [defaultTimeoutMs, locked.map((l) => Number(l.id))],
+    );
+    await jobsCountIntoParents(tx, locked.map((row) => ({ ...lockedOf(row), status: 'cancelled' as const })));
+    return r.affectedRows;
+  });
 }
 
-/** Ids of finished jobs older than the retention, oldest first. Params: hours, limit. */
+/**
+ * Ids of finished jobs older than the retention, oldest first — except children whose
+ * parent has not ended: the parent may still read their results (ctx.children()). A
+ * parent that is gone has ended. Params: hours, limit.
+ */
 export async function jobsSelectExpired(db: Executor, hours: number, limit: number): Promise<number[]> {
   const rows = await db.run<Array<{ id: number }>>(
     'jobsSelectExpired',
     `SELECT id FROM jobs WHERE finished_at < NOW(3) - INTERVAL ? * 3600000000 MICROSECOND
+       AND (parent_id IS NULL OR NOT EXISTS (
+         SELECT 1 FROM jobs p WHERE p.id = jobs.parent_id AND p.status NOT IN ('done', 'failed', 'cancelled')))
      ORDER BY finished_at LIMIT ?`,
     [hours, limit],
   );
   return rows.map((r) => Number(r.id));
 }
 
-/** Deletes finished jobs by primary key only (range deletes deadlock under replicas). Params: ids. */
+/**
+ * Deletes finished jobs by primary key only (range deletes deadlock under replicas), and
+ * again never a child whose parent has not ended (its parent may have been retried by
+ * hand since the ids were chosen). Params: ids.
+ */
 export async function jobsDelete(db: Executor, ids: readonly number[]): Promise<number> {
   if (ids.length === 0) return 0;
   const r = await db.run<{ affectedRows: number }>(
     'jobsDelete',
-    `DELETE FROM jobs WHERE id IN (?) AND status IN ('done', 'failed', 'cancelled')`,
+    `DELETE c FROM jobs c LEFT JOIN jobs p ON p.id = c.parent_id
+     WHERE c.id IN (?) AND c.status IN ('done', 'failed', 'cancelled')
+       AND (p.id IS NULL OR p.status IN ('done', 'failed', 'cancelled'))`,
     [ids],
   );
   return r.affectedRows;

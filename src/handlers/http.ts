@@ -4,6 +4,7 @@ import { PermanentJobError, RetryAfterError } from '../errors.js';
 import { type AddressClass, AddressRefusedError, guardedLookup } from './http-address-guard.js';
 import { type AllowList, hostPort, parseAllowList } from './http-allow-list.js';
 import { parsePayload, type HttpRequest } from './http-payload.js';
+import { fanInBody } from './http-fan-in.js';
 import { excerpt, resultOf } from './http-response.js';
 import type { Handler, JobContext } from './types.js';
 
@@ -34,6 +35,8 @@ import type { Handler, JobContext } from './types.js';
  *   another origin every payload header is dropped (only Idempotency-Key, and Content-Type
  *   while a body still goes along, are kept): the payload's headers were meant for its URL.
  * - `timeout_ms` bounds the whole call: every hop and the reading of the body.
+ * - A parent job (one with children, run once they have ended) sends their outcomes in its
+ *   body, bounded (http-fan-in.ts); GET and HEAD carry no body, so none.
  * - Header values and URL paths/queries are never logged nor put in errors: they may
  *   hold secrets. Logs and errors name the method and host:port only.
  */
@@ -81,6 +84,11 @@ export function createHttpHandler(options: HttpHandlerOptions): Handler {
     req.headers.set('idempotency-key', String(job.id));
     if (!allowList.allows(req.url)) {
       throw new PermanentJobError(`host ${hostPort(req.url)} is not in SLUICE_HTTP_ALLOW; no request was made`);
+    }
+    // A parent (released once its children ended) sends their outcomes along.
+    if (job.childCount > 0 && req.method !== 'GET' && req.method !== 'HEAD') {
+      req.body = await fanInBody(req.body, ctx.children());
+      if (!req.headers.has('content-type')) req.headers.set('content-type', 'application/json');
     }
     let what = `${req.method} ${hostPort(req.url)}`;
     if (ctx.signal.aborted) throw transportError(ctx.signal.reason, what, ctx.signal, undefined, undefined);

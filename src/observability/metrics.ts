@@ -17,7 +17,7 @@ export class Metrics {
   });
   readonly jobsFinished = new Counter({
     name: 'sluice_jobs_finished_total',
-    help: 'Job runs ended, by queue, type and outcome (done, retry, failed, cancelled, handed_back).',
+    help: 'Job runs ended, by queue, type and outcome (done, retry, failed, cancelled, handed_back, waiting: parked for its children).',
     labelNames: ['queue', 'type', 'outcome'] as const,
     registers: [this.registry],
   });
@@ -107,6 +107,34 @@ export class Metrics {
   readonly scheduleErrors = new Counter({
     name: 'sluice_schedule_errors_total',
     help: 'Schedule rows set aside with last_error (bad cron or time zone, no future tick).',
+    registers: [this.registry],
+  });
+  readonly workflowReleased = new Counter({
+    name: 'sluice_workflow_parents_released_total',
+    help: 'Waiting parents released to pending, by who: child (the transaction of the last child, or of the park) or leader (the seal or approval came last).',
+    labelNames: ['by'] as const,
+    registers: [this.registry],
+  });
+  readonly workflowFailedFast = new Counter({
+    name: 'sluice_workflow_parents_failed_fast_total',
+    help: 'Waiting parents failed at once because a child failed or was cancelled (on_child_failure = fail).',
+    registers: [this.registry],
+  });
+  readonly workflowWaitingEnded = new Counter({
+    name: 'sluice_workflow_waiting_ended_total',
+    help: 'Waiting jobs ended by the leader, by reason: cancelled (cancel requested) or deadline (wait_deadline passed).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly workflowCascaded = new Counter({
+    name: 'sluice_workflow_cascaded_jobs_total',
+    help: 'Rows changed by cascades, by kind: cancel (cancel requests pushed to children), pause (paused pushed to children), cancelled_pending (pending children cancelled).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly workflowReconciled = new Counter({
+    name: 'sluice_workflow_reconciler_fixes_total',
+    help: 'Waiting parents whose counters the reconciler found off and rewrote from their children.',
     registers: [this.registry],
   });
   readonly ready = new Gauge({

@@ -40,6 +40,15 @@ export function subscribeLogs(events: SluiceEvents, logger: Logger): void {
   events.on('schedule:invalid', ({ scheduleId, name, error }) =>
     logger.warn({ schedule_id: scheduleId, schedule: name, error }, 'schedule set aside until edited'),
   );
+  events.on('workflow:released', ({ count, by }) => logger.debug({ parents: count, by }, 'waiting parents released'));
+  events.on('workflow:failed-fast', ({ parentId, childId }) =>
+    logger.info({ job_id: parentId, child_id: childId }, 'parent failed fast: a child failed or was cancelled'),
+  );
+  events.on('workflow:waiting-ended', ({ reason, count }) => logger.info({ reason, jobs: count }, 'waiting jobs ended'));
+  events.on('workflow:cascaded', ({ kind, count }) => logger.debug({ kind, jobs: count }, 'cascade pushed to children'));
+  events.on('workflow:reconciled', ({ parentId, before, after }) =>
+    logger.warn({ job_id: parentId, before, after }, 'reconciler rewrote a waiting parent\'s counters from its children'),
+  );
 }
 
 /** Metrics from the same events. */
@@ -80,6 +89,11 @@ export function subscribeMetrics(events: SluiceEvents, metrics: Metrics, labels:
     }
   });
   events.on('schedule:invalid', () => metrics.scheduleErrors.inc());
+  events.on('workflow:released', ({ count, by }) => metrics.workflowReleased.inc({ by }, count));
+  events.on('workflow:failed-fast', () => metrics.workflowFailedFast.inc());
+  events.on('workflow:waiting-ended', ({ reason, count }) => metrics.workflowWaitingEnded.inc({ reason }, count));
+  events.on('workflow:cascaded', ({ kind, count }) => metrics.workflowCascaded.inc({ kind }, count));
+  events.on('workflow:reconciled', () => metrics.workflowReconciled.inc());
 }
 
 function round(ms: number): number {

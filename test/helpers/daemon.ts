@@ -86,3 +86,21 @@ export function spawnDaemon(env: Record<string, string>, args: string[] = []): D
       waitFor(() => Promise.resolve(out.includes(text)), { timeoutMs, message: `daemon output never said "${text}". Output:\n${out}` }).then(() => undefined),
   };
 }
+
+/** Real replicas (`spawnDaemon`), one per name as SLUICE_WORKER_ID, each registered before this resolves. */
+export async function spawnReplicas(
+  databaseUrl: string,
+  pool: mysql.Pool,
+  names: readonly string[],
+  extra: Record<string, string> = {},
+): Promise<DaemonProcess[]> {
+  const replicas = names.map((name) => spawnDaemon(testEnv(databaseUrl, { SLUICE_WORKER_ID: name, ...extra })));
+  for (const name of names) await waitForWorker(pool, name);
+  return replicas;
+}
+
+/** SIGTERM to every replica still running; resolves once all have exited. */
+export async function stopReplicas(replicas: readonly DaemonProcess[]): Promise<void> {
+  for (const r of replicas) if (r.proc.exitCode === null && r.proc.signalCode === null) r.proc.kill('SIGTERM');
+  await Promise.all(replicas.map((r) => r.exited));
+}

@@ -74,11 +74,17 @@ function reply(status: number, body: string, headers: Record<string, string> = {
 }
 
 function job(payload: unknown, id = 42): JobInfo {
-  return { id, queue: 'default', type: 'http', payload, attempt: 1, maxAttempts: 5 };
+  return { id, queue: 'default', type: 'http', payload, attempt: 1, maxAttempts: 5, resumed: false, childCount: 0 };
 }
 
 function context(controller = new AbortController(), log = pino({ level: 'silent' })): JobContext {
-  return { signal: controller.signal, progress: () => undefined, log };
+  return {
+    signal: controller.signal,
+    progress: () => undefined,
+    log,
+    children: () => ({ [Symbol.asyncIterator]: () => ({ next: () => Promise.resolve({ done: true, value: undefined }) }) }),
+    enqueue: () => Promise.reject(new Error('not in this test')),
+  };
 }
 
 /** Rejects with the handler's error, or fails the test when the handler resolved. */

@@ -153,6 +153,62 @@ describe('migrations', () => {
       await rm(only001, { recursive: true, force: true });
     }
   });
+
+  it('005 adds workflows to a schema-003 database with data: every row and value kept, waiting allowed, re-runnable', async () => {
+    const old = await freshDatabase('migrate_003_data');
+    const upTo003 = await mkdtemp(join(tmpdir(), 'sluice-003-'));
+    const db = new Database({ url: old.url, connectionLimit: 1 });
+    const q = async (sql: string, params: unknown[] = []): Promise<mysql.RowDataPacket[]> => (await old.pool.query<mysql.RowDataPacket[]>(sql, params))[0];
+    try {
+      const earlier = (await migrationFiles()).filter((f) => Number(f.split('_')[0]) < 5);
+      for (const f of earlier) await copyFile(join(MIGRATIONS_DIR, f), join(upTo003, f));
+      assert.deepEqual((await migrate(db, upTo003)).applied, earlier);
+      await seedSchema001(old.pool);
+      const columns003 = (await q("SELECT column_name AS c FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'jobs' ORDER BY ordinal_position")).map((r) => String(r.c));
+      const rows = async (): Promise<mysql.RowDataPacket[]> => q(`SELECT ${columns003.join(', ')} FROM jobs ORDER BY id`);
+      const before = await rows();
+      assert.equal(before.length, 7);
+
+      assert.deepEqual((await migrate(db)).applied, ['005_workflows.sql']);
+      assert.deepEqual(await rows(), before, 'every old column of every row as it was');
+      const added = await q(
+        `SELECT id, parent_id, deps_total, deps_done, deps_failed, on_child_failure, approval_required, approved_at, approved_by,
+                wait_deadline, suspended_at, counted_as, cancel_cascaded_at, pause_cascaded, workflow_todo, wait_expiry
+         FROM jobs ORDER BY id`,
+      );
+      for (const r of added) {
+        assert.deepEqual(
+          { ...r, id: undefined, workflow_todo: undefined },
+          { id: undefined, parent_id: null, deps_total: null, deps_done: 0, deps_failed: 0, on_child_failure: 'fail', approval_required: 0, approved_at: null,
+            approved_by: null, wait_deadline: null, suspended_at: null, counted_as: null, cancel_cascaded_at: null, pause_cascaded: 0, workflow_todo: undefined, wait_expiry: null },
+        );
+      }
+      // The two rows with a cancel request (one pending, one cancelled): the leader pushes
+      // it to their (absent) children once, then they leave jobs_workflow_todo. The others
+      // have nothing to do.
+      assert.deepEqual(added.map((r) => r.workflow_todo), [null, 5, null, null, null, null, 5]);
+
+      const indexes = (await q("SELECT DISTINCT index_name AS i FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = 'jobs'")).map((r) => String(r.i));
+      for (const i of ['jobs_parent', 'jobs_workflow_todo', 'jobs_wait_expiry', 'jobs_claim', 'jobs_active_unique_key']) assert.ok(indexes.includes(i), `${i} missing`);
+      const [w] = await old.pool.query<mysql.ResultSetHeader>("INSERT INTO jobs (type, status, unique_key) VALUES ('sleep', 'waiting', 'u-wait')");
+      assert.ok(w.insertId > 0, 'status waiting is allowed');
+      await assert.rejects(q("INSERT INTO jobs (type, unique_key) VALUES ('sleep', 'u-wait')"), (e: { code?: string }) => e.code === 'ER_DUP_ENTRY', 'a waiting job holds its unique key');
+      await assert.rejects(q("INSERT INTO jobs (type, status) VALUES ('x', 'bogus')"), /constraint/i);
+      await assert.rejects(q("INSERT INTO jobs (type, on_child_failure) VALUES ('x', 'ignore')"), /constraint/i);
+
+      // A process that died after the ALTER (one atomic statement) but before recording it.
+      const schema = async () => q("SELECT column_name, column_type, generation_expression FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'jobs' ORDER BY ordinal_position");
+      const after = await schema();
+      await q('DELETE FROM sluice_migrations WHERE version = 5');
+      assert.deepEqual((await migrate(db)).applied, ['005_workflows.sql']);
+      assert.deepEqual(await schema(), after, 'the second run changes nothing');
+      assert.deepEqual(await rows(), [...before, ...(await rows()).slice(7)]);
+    } finally {
+      await db.end();
+      await old.drop();
+      await rm(upTo003, { recursive: true, force: true });
+    }
+  });
 });
 
 /** Rows in every status, keys active and not, a paused queue, a worker: what a live 001 database holds. */

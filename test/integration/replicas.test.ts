@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
-import { spawnDaemon, testEnv, waitForWorker, type DaemonProcess } from '../helpers/daemon.js';
+import { spawnDaemon, spawnReplicas, stopReplicas, testEnv, waitForWorker, type DaemonProcess } from '../helpers/daemon.js';
 import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
 import { createEffectsTable, insertJobs, jobsByStatus } from '../helpers/factory.js';
 
@@ -13,16 +13,11 @@ async function rows(sql: string, params: unknown[] = []): Promise<mysql.RowDataP
   return r;
 }
 
-async function startReplicas(names: string[], extra: Record<string, string> = {}): Promise<DaemonProcess[]> {
-  const replicas = names.map((name) => spawnDaemon(testEnv(db.url, { SLUICE_WORKER_ID: name, SLUICE_CONCURRENCY: '8', ...extra })));
-  for (const name of names) await waitForWorker(pool, name);
-  return replicas;
+function startReplicas(names: string[], extra: Record<string, string> = {}): Promise<DaemonProcess[]> {
+  return spawnReplicas(db.url, pool, names, { SLUICE_CONCURRENCY: '8', ...extra });
 }
 
-async function stopAll(replicas: DaemonProcess[]): Promise<void> {
-  for (const r of replicas) if (r.proc.exitCode === null && r.proc.signalCode === null) r.proc.kill('SIGTERM');
-  await Promise.all(replicas.map((r) => r.exited));
-}
+const stopAll = stopReplicas;
 
 describe('several replicas, one truth (real child processes)', () => {
   before(async () => {

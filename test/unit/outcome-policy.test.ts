@@ -13,6 +13,12 @@ describe('outcome policy', () => {
     assert.deepEqual(d.write, { id: 7, attempts: 1, from: 'running', status: 'done', result: '{"n":1}' });
   });
 
+  it('a run that enqueued children to wait for parks the job: waiting, attempt not counted, answer ignored', () => {
+    const d = outcomeOf(job, 2, { kind: 'done', result: 'ignored', parked: true }, 'w');
+    assert.equal(d.kind, 'waiting');
+    assert.deepEqual(d.write, { id: 7, attempts: 2, from: 'running', status: 'waiting', uncount: true });
+  });
+
   it('a result that cannot be stored fails the job with the reason', () => {
     let deep: unknown = 0;
     for (let i = 0; i < 40; i++) deep = [deep];
