@@ -1,5 +1,4 @@
 import { hostname } from 'node:os';
-import { errorBackoffMs } from './backoff.js';
 import { Channel } from './channel.js';
 import type { Config } from './config.js';
 import { JobRunner, type RunnableJob } from './consumers/job-runner.js';
@@ -30,6 +29,7 @@ import { RetentionPublisher } from './publishers/retention-publisher.js';
 import { ScheduleSignals } from './publishers/schedule-signals.js';
 import { SchedulesPublisher } from './publishers/schedules-publisher.js';
 import { SweepSignals } from './publishers/sweep-signals.js';
+import { retry } from './retry.js';
 import { VERSION } from './version.js';
 
 /**
@@ -69,6 +69,8 @@ export class Daemon {
   private migrated = false;
   private started: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
+  /** Aborted when a stop begins: start-up's retries give up instead of waiting on. */
+  private readonly halt = new AbortController();
   /**
    * False when a stop could not hand every claimed job back or write every outcome: the
    * worker row stays, so the leader's sweep returns the jobs, and the process exits non-zero.
@@ -112,6 +114,7 @@ export class Daemon {
     this.logger.fatal({ err: err.message, stack: err.stack, job_id: jobId }, 'uncaught exception; handing other jobs back and exiting');
     if (jobId !== undefined) this.runner?.crashed(jobId, err);
     this.cleanStop = false;
+    this.halt.abort();
     this.stopping ??= this.doStop(0);
     await this.stopping;
     this.cleanStop = false;
@@ -127,6 +130,7 @@ export class Daemon {
   }
 
   stop(): Promise<void> {
+    this.halt.abort();
     this.stopping ??= this.doStop(this.config.shutdownGraceMs);
     return this.stopping;
   }
@@ -257,41 +261,47 @@ export class Daemon {
 
   /** Waits for the database (and runs or awaits migrations), backing off; never gives up unless stopped. */
   private async untilDatabase(): Promise<void> {
-    for (let failures = 0; !this.stopping; ) {
-      try {
+    if (this.halt.signal.aborted) return;
+    await retry(
+      async () => {
         if (this.config.migrate) {
           const { applied, current } = await migrate(this.db);
           if (applied.length > 0) this.logger.info({ applied, version: current }, 'migrations applied');
         } else if (!(await migrationsDone(this.db))) {
           throw new Error('migrations are not applied yet (SLUICE_MIGRATE=false: run `node dist/main.js migrate`)');
         }
+      },
+      {
+        signal: this.halt.signal,
+        maxMs: 10_000,
+        onRetry: (err, failures, delay) => {
+          this.dbHealthy = false;
+          this.logger[failures <= 3 || failures % 20 === 0 ? 'warn' : 'debug'](
+            { err: err.message, failures, retry_in_ms: delay },
+            'database not ready; retrying',
+          );
+        },
+      },
+    ).then(
+      () => {
         this.migrated = true;
         this.dbHealthy = true;
-        return;
-      } catch (err) {
-        failures++;
-        const delay = errorBackoffMs(failures, { maxMs: 10_000 });
-        this.dbHealthy = false;
-        this.logger[failures <= 3 || failures % 20 === 0 ? 'warn' : 'debug'](
-          { err: coerceError(err).message, failures, retry_in_ms: delay },
-          'database not ready; retrying',
-        );
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
+      },
+      (err: unknown) => {
+        // Stopped while waiting: start() returns and the stop goes on.
+        if (!this.halt.signal.aborted) throw err;
+      },
+    );
   }
 
-  private async retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    for (let failures = 1; ; failures++) {
-      try {
-        return await fn();
-      } catch (err) {
-        if (this.stopping) throw err;
-        const delay = errorBackoffMs(failures, { maxMs: 10_000 });
-        this.logger.warn({ step: what, err: coerceError(err).message, failures, retry_in_ms: delay }, 'start-up step failed; retrying');
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
+  /** Runs a start-up step until it succeeds, backing off; gives up only when stopped. */
+  private retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return retry(fn, {
+      signal: this.halt.signal,
+      maxMs: 10_000,
+      onRetry: (err, failures, delay) =>
+        this.logger.warn({ step: what, err: err.message, failures, retry_in_ms: delay }, 'start-up step failed; retrying'),
+    });
   }
 
   private async doStop(graceMs: number): Promise<void> {
