@@ -89,7 +89,10 @@ export class Daemon {
       url: config.databaseUrl,
       // Claims, batched writes, sweeps and the held-jobs check each need at most one.
       connectionLimit: 8,
-      metrics: this.metrics,
+      onStatement: (statement, ok, retryable) => {
+        this.metrics.dbStatements.inc({ statement });
+        if (!ok) this.metrics.dbErrors.inc({ statement, retryable: String(retryable) });
+      },
       onHealth: (healthy) => {
         this.dbHealthy = healthy;
         this.metrics.ready.set(this.isReady() ? 1 : 0);
