@@ -183,7 +183,7 @@ export class Daemon {
     const timings = inKubernetesCluster()
       ? { renewIntervalMs: config.heartbeatMs, leaseDurationMs: Math.max(1000, 3 * config.heartbeatMs, Math.floor(config.deadAfterMs / 2)) }
       : { renewIntervalMs: Math.floor(config.deadAfterMs / 2), leaderCheckIntervalMs: 10 * config.deadAfterMs };
-    this.leader = this.options.leader ?? createLeader({ identity: config.workerId, mysql: this.db.options, namespace: config.namespace, logger, ...timings });
+    this.leader = this.options.leader ?? (await createLeader({ identity: config.workerId, mysql: this.db.options, namespace: config.namespace, logger, ...timings }));
     this.leader.onChange((leader) => this.events.emit('leader:changed', { leader }));
     await this.leader.start();
 

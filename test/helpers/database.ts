@@ -5,7 +5,6 @@
 // process, started on first use and removed when the process exits. Each test file takes
 // its own fresh database with freshDatabase() and drops it when done.
 import { randomBytes } from 'node:crypto';
-import { inspect } from 'node:util';
 import mysql from 'mysql2/promise';
 import { LocalMysqlServer } from '../../scripts/local-mysql.js';
 import { CONNECTION_COLLATION } from '../../src/db/database.js';
@@ -96,36 +95,4 @@ export async function freshDatabase(prefix: string): Promise<FreshDatabase> {
   };
 }
 
-export interface WaitForOptions {
-  timeoutMs?: number;
-  intervalMs?: number;
-  message?: string;
-}
-
-/**
- * Polls `probe` until it returns a truthy value, and returns that value. A probe that
- * throws counts as "not yet" (the database may be down on purpose). After `timeoutMs`
- * (default 10 s) it throws with `message` and the last value or error seen.
- */
-export async function waitFor<T>(
-  probe: () => Promise<T | undefined | false | null>,
-  opts: WaitForOptions = {},
-): Promise<T> {
-  const { timeoutMs = 10_000, intervalMs = 50, message = 'condition not met' } = opts;
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value;
-      last = value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() >= deadline) {
-      const seen = inspect(last, { depth: 4, breakLength: Infinity });
-      throw new Error(`waitFor timed out after ${timeoutMs} ms: ${message}; last seen: ${seen}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
+export { waitFor, type WaitForOptions } from './wait-for.js';

@@ -3,7 +3,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { createConnection, type Connection, type ConnectionOptions, type RowDataPacket } from 'mysql2/promise';
 import { pino } from 'pino';
 import { defaultLockName, MysqlLockLeader } from '../../src/leader/mysql-lock-leader.js';
-import { watchLeaders } from '../helpers/leaders.js';
+import { changes, watchLeaders } from '../helpers/leaders.js';
 
 const SERVER: ConnectionOptions = { host: '127.0.0.1', port: 3306, user: 'root', password: '', database: 'test' };
 /** TEST_LOG=debug shows the leaders' logs. */
@@ -35,11 +35,6 @@ void describe('MysqlLockLeader against the real server', () => {
     return leader;
   }
 
-  function changes(leader: MysqlLockLeader): boolean[] {
-    const seen: boolean[] = [];
-    leader.onChange((state) => seen.push(state));
-    return seen;
-  }
 
   /** The connection id holding `name` (IS_USED_LOCK), or null when it is free. */
   async function holderOf(name: string): Promise<number | null> {
