@@ -1,12 +1,13 @@
 // Test helpers for the shared MySQL/MariaDB server.
 //
-// The server is DATABASE_URL's (its database part is ignored), else the one on
-// 127.0.0.1:3306 (root, empty password), else one throwaway LocalMysqlServer per test
-// process, started on first use and removed when the process exits. Each test file takes
-// its own fresh database with freshDatabase() and drops it when done.
+// The server is resolveDatabaseServer()'s, as for the scripts: DATABASE_URL's (its
+// database part is ignored), else the one on 127.0.0.1:3306 (root, empty password), else
+// one throwaway LocalMysqlServer per test process, started on first use and removed when
+// the process exits. Each test file takes its own fresh database with freshDatabase() and
+// drops it when done.
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
-import { LocalMysqlServer } from '../../scripts/local-mysql.js';
+import { resolveDatabaseServer } from '../../scripts/local-mysql/database-url.js';
 import { CONNECTION_COLLATION } from '../../src/db/database.js';
 
 export interface FreshDatabase {
@@ -32,28 +33,9 @@ export const POOL_OPTIONS = {
 
 let serverUrl: Promise<URL> | undefined;
 
-/** The server's URL without a database, resolved once per process. */
+/** The server's URL without a database, resolved once per process (the scripts' rule). */
 function server(): Promise<URL> {
-  serverUrl ??= (async () => {
-    const fromEnv = process.env.DATABASE_URL;
-    if (fromEnv) {
-      const url = new URL(fromEnv);
-      url.pathname = '/';
-      return url;
-    }
-    const shared = new URL('mysql://root@127.0.0.1:3306/');
-    try {
-      const conn = await mysql.createConnection({ uri: shared.href, connectTimeout: 2000 });
-      await conn.end();
-      return shared;
-    } catch {
-      // nothing answers on 3306: a private server for this process (exit hook removes it)
-      const local = await LocalMysqlServer.start({ database: 'sluice' });
-      const url = new URL(local.url);
-      url.pathname = '/';
-      return url;
-    }
-  })();
+  serverUrl ??= resolveDatabaseServer().then(({ url }) => new URL(url));
   // A failed start is not cached, so the next call tries again.
   void serverUrl.catch(() => (serverUrl = undefined));
   return serverUrl;
