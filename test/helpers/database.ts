@@ -77,4 +77,26 @@ export async function freshDatabase(prefix: string): Promise<FreshDatabase> {
   };
 }
 
+/** The rows a query returns. */
+export async function rows(pool: mysql.Pool, sql: string, params: unknown[] = []): Promise<mysql.RowDataPacket[]> {
+  const [result] = await pool.query<mysql.RowDataPacket[]>(sql, params);
+  return result;
+}
+
+/** The number in column `n` of the first row: `SELECT COUNT(*) n FROM …`. */
+export async function count(pool: mysql.Pool, sql: string, params: unknown[] = []): Promise<number> {
+  return Number((await rows(pool, sql, params))[0]?.n);
+}
+
+/**
+ * rows() and count() bound to the pool a test file assigns in before():
+ * `const { rows, count } = queriesOn(() => pool);`.
+ */
+export function queriesOn(pool: () => mysql.Pool): {
+  rows: (sql: string, params?: unknown[]) => Promise<mysql.RowDataPacket[]>;
+  count: (sql: string, params?: unknown[]) => Promise<number>;
+} {
+  return { rows: (sql, params) => rows(pool(), sql, params), count: (sql, params) => count(pool(), sql, params) };
+}
+
 export { waitFor, type WaitForOptions } from './wait-for.js';

@@ -2,17 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
 import { spawnDaemon, testEnv, waitForWorker } from '../helpers/daemon.js';
-import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
+import { type FreshDatabase, freshDatabase, queriesOn, waitFor } from '../helpers/database.js';
 import { getJob, insertJobs, jobsByStatus } from '../helpers/factory.js';
 import { PartitionProxy } from '../helpers/proxy.js';
 
 let db: FreshDatabase;
 let pool: mysql.Pool;
 
-async function count(sql: string, params: unknown[] = []): Promise<number> {
-  const [rows] = await pool.query<mysql.RowDataPacket[]>(sql, params);
-  return Number(rows[0]?.n);
-}
+const { count } = queriesOn(() => pool);
 
 describe('graceful shutdown (real child process, real SIGTERM)', () => {
   before(async () => {
