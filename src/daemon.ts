@@ -6,7 +6,6 @@ import { TokenBucketLimiter } from './consumers/rate-limiter.js';
 import { StateWriter } from './consumers/state-writer.js';
 import { ClaimSession } from './db/claim-session.js';
 import { Database } from './db/database.js';
-import { migrate, migrationsDone } from './db/migrate.js';
 import { jobsRescueOf, workersDelete } from './db/queries.js';
 import { coerceError } from './errors.js';
 import { SluiceEvents } from './events.js';
@@ -29,7 +28,7 @@ import { RetentionPublisher } from './publishers/retention-publisher.js';
 import { ScheduleSignals } from './publishers/schedule-signals.js';
 import { SchedulesPublisher } from './publishers/schedules-publisher.js';
 import { SweepSignals } from './publishers/sweep-signals.js';
-import { retry } from './retry.js';
+import { retryStartUpStep, untilDatabase } from './start-up.js';
 import { VERSION } from './version.js';
 
 /**
@@ -148,8 +147,11 @@ export class Daemon {
     this.httpPort = await this.http.start();
     logger.info({ port: this.httpPort, queues: config.queues.length ? config.queues : ['*'], version: VERSION }, 'sluice starting');
 
-    await this.untilDatabase();
-    if (this.stopping) return;
+    const startUp = { signal: this.halt.signal, logger };
+    const migrated = await untilDatabase(this.db, { ...startUp, migrate: config.migrate, onFailure: () => (this.dbHealthy = false) });
+    if (!migrated || this.stopping) return;
+    this.migrated = true;
+    this.dbHealthy = true;
 
     const identity = {
       id: config.workerId,
@@ -159,7 +161,7 @@ export class Daemon {
       queues: config.queues.length ? config.queues.join(',') : '*',
     };
     // A restarted container keeps its pod name: whatever its previous life held is orphaned.
-    const orphans = await this.retry('recover-orphans', () => jobsRescueOf(this.db, [config.workerId], 'worker restarted while running it'));
+    const orphans = await retryStartUpStep('recover-orphans', () => jobsRescueOf(this.db, [config.workerId], 'worker restarted while running it'), startUp);
     if (orphans.rescued + orphans.requeued > 0) logger.warn({ ...orphans }, 'recovered jobs of this worker id from a previous life');
 
     const heartbeat = new HeartbeatPublisher({
@@ -173,7 +175,7 @@ export class Daemon {
     const staleCheck = setInterval(() => heartbeat.checkStale(), Math.max(10, Math.floor(config.heartbeatMs / 4)));
     staleCheck.unref();
     this.timers.push(staleCheck);
-    await this.retry('register', () => heartbeat.register());
+    await retryStartUpStep('register', () => heartbeat.register(), startUp);
 
     // Lease: renewed every heartbeat, valid for half the dead-after span.
     // MySQL lock: followers try every half dead-after span (a dead leader's lock is free the
@@ -260,51 +262,6 @@ export class Daemon {
     }
     this.metrics.ready.set(this.isReady() ? 1 : 0);
     logger.info({ concurrency: config.concurrency, rate: config.rate, prefetch: config.prefetch }, 'sluice ready');
-  }
-
-  /** Waits for the database (and runs or awaits migrations), backing off; never gives up unless stopped. */
-  private async untilDatabase(): Promise<void> {
-    if (this.halt.signal.aborted) return;
-    await retry(
-      async () => {
-        if (this.config.migrate) {
-          const { applied, current } = await migrate(this.db);
-          if (applied.length > 0) this.logger.info({ applied, version: current }, 'migrations applied');
-        } else if (!(await migrationsDone(this.db))) {
-          throw new Error('migrations are not applied yet (SLUICE_MIGRATE=false: run `node dist/main.js migrate`)');
-        }
-      },
-      {
-        signal: this.halt.signal,
-        maxMs: 10_000,
-        onRetry: (err, failures, delay) => {
-          this.dbHealthy = false;
-          this.logger[failures <= 3 || failures % 20 === 0 ? 'warn' : 'debug'](
-            { err: err.message, failures, retry_in_ms: delay },
-            'database not ready; retrying',
-          );
-        },
-      },
-    ).then(
-      () => {
-        this.migrated = true;
-        this.dbHealthy = true;
-      },
-      (err: unknown) => {
-        // Stopped while waiting: start() returns and the stop goes on.
-        if (!this.halt.signal.aborted) throw err;
-      },
-    );
-  }
-
-  /** Runs a start-up step until it succeeds, backing off; gives up only when stopped. */
-  private retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return retry(fn, {
-      signal: this.halt.signal,
-      maxMs: 10_000,
-      onRetry: (err, failures, delay) =>
-        this.logger.warn({ step: what, err: err.message, failures, retry_in_ms: delay }, 'start-up step failed; retrying'),
-    });
   }
 
   private async doStop(graceMs: number): Promise<void> {

@@ -18,6 +18,21 @@ describe('graceful shutdown (real child process, real SIGTERM)', () => {
   });
   after(async () => db?.drop());
 
+  it('a stop while the database is unreachable ends the start-up backoff at once and exits 0', async () => {
+    // Nothing listens on port 1: every try fails at once and the backoff doubles.
+    const daemon = spawnDaemon(testEnv('mysql://root@127.0.0.1:1/sluice', { SLUICE_WORKER_ID: 'never-up', LOG_LEVEL: 'debug' }));
+    // The fifth failure waits 4 s (± 25 %) before the sixth try.
+    await daemon.waitForOutput('"failures":5', 20_000);
+    const waiting = Number(/"failures":5,"retry_in_ms":(\d+)/.exec(daemon.output())?.[1]);
+    assert.ok(waiting >= 3000, `the pending wait is ${waiting} ms`);
+    const stopAt = Date.now();
+    daemon.proc.kill('SIGTERM');
+    assert.equal(await daemon.exited, 0, daemon.output());
+    const took = Date.now() - stopAt;
+    assert.ok(took < waiting, `exited ${took} ms after SIGTERM, before the ${waiting} ms wait was over`);
+    assert.doesNotMatch(daemon.output(), /"failures":6/, 'no try after the stop');
+  });
+
   it('hands queued jobs back at once, lets running ones finish within the grace, exits 0', async () => {
     const daemon = spawnDaemon(
       testEnv(db.url, { SLUICE_WORKER_ID: 'graceful-1', SLUICE_CONCURRENCY: '2', SLUICE_PREFETCH: '10', SLUICE_SHUTDOWN_GRACE_MS: '10000' }),
