@@ -5,8 +5,8 @@
  *
  * Statements are counted by the server, not by the daemon: MariaDB's per-user statistics
  * (`userstat`) for a dedicated user `sluice_bench` that only the daemons use. The bench
- * itself connects as root. Needs MariaDB (userstat) and a root login (DATABASE_URL's
- * server, else 127.0.0.1:3306).
+ * itself connects as root. Needs MariaDB (userstat) and a root login on the server
+ * resolveDatabaseServer() picks: DATABASE_URL's, else 127.0.0.1:3306, else a private one.
  *
  * Knobs (environment): BENCH_N (20000), BENCH_CONCURRENCY (50), BENCH_SCENARIOS (all,
  * comma list), BENCH_IDLE_S (60), BENCH_TRICKLE_S (45), BENCH_RATE_N (500),
@@ -22,12 +22,16 @@
  * db_cpu_us_per_job (userstat CPU_TIME) and rows_read_per_job (ROWS_READ), and how busy the
  * host's cores were (host_cpu_busy_pct: near 100 means the run was CPU-bound, database and
  * daemons together, and more replicas on the same host cannot drain faster).
+ *
+ * Over 300 lines on purpose: each scenario is one short function over the helpers above
+ * it, and the file reads top to bottom as the list of what is measured.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
+import { resolveDatabaseServer } from './local-mysql/database-url.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const env = process.env;
@@ -49,7 +53,7 @@ const SCENARIOS = (env.BENCH_SCENARIOS ?? 'throughput,throughput-3,idle,load,lat
 /** Children of the fan-in scenario's parent (and plain jobs of its baseline). */
 const FANIN_N = Number(env.BENCH_FANIN_N ?? 10_000);
 
-const server = new URL(env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/');
+const server = new URL((await resolveDatabaseServer({ log: (line) => process.stderr.write(`bench: ${line}\n`) })).url);
 const rootUrl = `mysql://${server.username || 'root'}${server.password ? `:${server.password}` : ''}@${server.hostname}:${server.port || 3306}/`;
 const daemonUrl = `mysql://${USER}:bench@${server.hostname}:${server.port || 3306}/${DB}`;
 const root = mysql.createPool({ uri: rootUrl, connectionLimit: 4, dateStrings: true, charset: 'utf8mb4_unicode_ci' });

@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
-import { resolveDatabaseUrl } from './local-mysql.js';
+import { resolveDatabaseUrl } from './local-mysql/database-url.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const JOBS = Number(process.env.DEMO_JOBS ?? 30);

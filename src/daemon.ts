@@ -1,5 +1,4 @@
 import { hostname } from 'node:os';
-import { errorBackoffMs } from './backoff.js';
 import { Channel } from './channel.js';
 import type { Config } from './config.js';
 import { JobRunner, type RunnableJob } from './consumers/job-runner.js';
@@ -7,7 +6,6 @@ import { TokenBucketLimiter } from './consumers/rate-limiter.js';
 import { StateWriter } from './consumers/state-writer.js';
 import { ClaimSession } from './db/claim-session.js';
 import { Database } from './db/database.js';
-import { migrate, migrationsDone } from './db/migrate.js';
 import { jobsRescueOf, workersDelete } from './db/queries.js';
 import { coerceError } from './errors.js';
 import { SluiceEvents } from './events.js';
@@ -31,6 +29,7 @@ import { ScheduleSignals } from './publishers/schedule-signals.js';
 import { SchedulesPublisher } from './publishers/schedules-publisher.js';
 import { SweepSignals } from './publishers/sweep-signals.js';
 import { WorkflowPublisher } from './publishers/workflow-publisher.js';
+import { retryStartUpStep, untilDatabase } from './start-up.js';
 import { VERSION } from './version.js';
 
 /**
@@ -72,6 +71,8 @@ export class Daemon {
   private migrated = false;
   private started: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
+  /** Aborted when a stop begins: start-up's retries give up instead of waiting on. */
+  private readonly halt = new AbortController();
   /**
    * False when a stop could not hand every claimed job back or write every outcome: the
    * worker row stays, so the leader's sweep returns the jobs, and the process exits non-zero.
@@ -90,7 +91,10 @@ export class Daemon {
       url: config.databaseUrl,
       // Claims, batched writes, sweeps and the held-jobs check each need at most one.
       connectionLimit: 8,
-      metrics: this.metrics,
+      onStatement: (statement, ok, retryable) => {
+        this.metrics.dbStatements.inc({ statement });
+        if (!ok) this.metrics.dbErrors.inc({ statement, retryable: String(retryable) });
+      },
       onHealth: (healthy) => {
         this.dbHealthy = healthy;
         this.metrics.ready.set(this.isReady() ? 1 : 0);
@@ -115,6 +119,7 @@ export class Daemon {
     this.logger.fatal({ err: err.message, stack: err.stack, job_id: jobId }, 'uncaught exception; handing other jobs back and exiting');
     if (jobId !== undefined) this.runner?.crashed(jobId, err);
     this.cleanStop = false;
+    this.halt.abort();
     this.stopping ??= this.doStop(0);
     await this.stopping;
     this.cleanStop = false;
@@ -130,6 +135,7 @@ export class Daemon {
   }
 
   stop(): Promise<void> {
+    this.halt.abort();
     this.stopping ??= this.doStop(this.config.shutdownGraceMs);
     return this.stopping;
   }
@@ -144,8 +150,11 @@ export class Daemon {
     this.httpPort = await this.http.start();
     logger.info({ port: this.httpPort, queues: config.queues.length ? config.queues : ['*'], version: VERSION }, 'sluice starting');
 
-    await this.untilDatabase();
-    if (this.stopping) return;
+    const startUp = { signal: this.halt.signal, logger };
+    const migrated = await untilDatabase(this.db, { ...startUp, migrate: config.migrate, onFailure: () => (this.dbHealthy = false) });
+    if (!migrated || this.stopping) return;
+    this.migrated = true;
+    this.dbHealthy = true;
 
     const identity = {
       id: config.workerId,
@@ -155,7 +164,7 @@ export class Daemon {
       queues: config.queues.length ? config.queues.join(',') : '*',
     };
     // A restarted container keeps its pod name: whatever its previous life held is orphaned.
-    const orphans = await this.retry('recover-orphans', () => jobsRescueOf(this.db, [config.workerId], 'worker restarted while running it'));
+    const orphans = await retryStartUpStep('recover-orphans', () => jobsRescueOf(this.db, [config.workerId], 'worker restarted while running it'), startUp);
     if (orphans.rescued + orphans.requeued > 0) logger.warn({ ...orphans }, 'recovered jobs of this worker id from a previous life');
 
     const heartbeat = new HeartbeatPublisher({
@@ -169,7 +178,7 @@ export class Daemon {
     const staleCheck = setInterval(() => heartbeat.checkStale(), Math.max(10, Math.floor(config.heartbeatMs / 4)));
     staleCheck.unref();
     this.timers.push(staleCheck);
-    await this.retry('register', () => heartbeat.register());
+    await retryStartUpStep('register', () => heartbeat.register(), startUp);
 
     // Lease: renewed every heartbeat, valid for half the dead-after span.
     // MySQL lock: followers try every half dead-after span (a dead leader's lock is free the
@@ -179,7 +188,7 @@ export class Daemon {
     const timings = inKubernetesCluster()
       ? { renewIntervalMs: config.heartbeatMs, leaseDurationMs: Math.max(1000, 3 * config.heartbeatMs, Math.floor(config.deadAfterMs / 2)) }
       : { renewIntervalMs: Math.floor(config.deadAfterMs / 2), leaderCheckIntervalMs: 10 * config.deadAfterMs };
-    this.leader = this.options.leader ?? createLeader({ identity: config.workerId, mysql: this.db.options, namespace: config.namespace, logger, ...timings });
+    this.leader = this.options.leader ?? (await createLeader({ identity: config.workerId, mysql: this.db.options, namespace: config.namespace, logger, ...timings }));
     this.leader.onChange((leader) => this.events.emit('leader:changed', { leader }));
     await this.leader.start();
 
@@ -258,45 +267,6 @@ export class Daemon {
     }
     this.metrics.ready.set(this.isReady() ? 1 : 0);
     logger.info({ concurrency: config.concurrency, rate: config.rate, prefetch: config.prefetch }, 'sluice ready');
-  }
-
-  /** Waits for the database (and runs or awaits migrations), backing off; never gives up unless stopped. */
-  private async untilDatabase(): Promise<void> {
-    for (let failures = 0; !this.stopping; ) {
-      try {
-        if (this.config.migrate) {
-          const { applied, current } = await migrate(this.db);
-          if (applied.length > 0) this.logger.info({ applied, version: current }, 'migrations applied');
-        } else if (!(await migrationsDone(this.db))) {
-          throw new Error('migrations are not applied yet (SLUICE_MIGRATE=false: run `node dist/main.js migrate`)');
-        }
-        this.migrated = true;
-        this.dbHealthy = true;
-        return;
-      } catch (err) {
-        failures++;
-        const delay = errorBackoffMs(failures, { maxMs: 10_000 });
-        this.dbHealthy = false;
-        this.logger[failures <= 3 || failures % 20 === 0 ? 'warn' : 'debug'](
-          { err: coerceError(err).message, failures, retry_in_ms: delay },
-          'database not ready; retrying',
-        );
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
-  }
-
-  private async retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    for (let failures = 1; ; failures++) {
-      try {
-        return await fn();
-      } catch (err) {
-        if (this.stopping) throw err;
-        const delay = errorBackoffMs(failures, { maxMs: 10_000 });
-        this.logger.warn({ step: what, err: coerceError(err).message, failures, retry_in_ms: delay }, 'start-up step failed; retrying');
-        await new Promise((r) => setTimeout(r, delay));
-      }
-    }
   }
 
   private async doStop(graceMs: number): Promise<void> {

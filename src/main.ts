@@ -84,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
     await daemon.start();
   } catch (err) {
     const message = coerceError(err).message;
-    if (message.startsWith('SLUICE_HANDLERS')) {
+    if (err instanceof ConfigError) {
       process.stderr.write(`sluice: bad configuration: ${message}\n`);
       await daemon.stop();
       return 78;

@@ -1,14 +1,20 @@
 import mysql, { type Pool, type PoolOptions } from 'mysql2/promise';
 import { isRetryableDbError } from '../errors.js';
-import type { Metrics } from '../observability/metrics.js';
 
 /** One row as mysql2 returns it. */
 export type Row = Record<string, unknown>;
 
+/**
+ * Told of every statement once it has ended: its name (table-then-verb), whether it
+ * succeeded, and for a failure whether it is worth another try. The daemon counts them
+ * in metrics; db stays at the bottom of the import graph and knows no observer.
+ */
+export type StatementListener = (name: string, ok: boolean, retryable: boolean) => void;
+
 export interface DbOptions {
   url: string;
   connectionLimit?: number;
-  metrics?: Metrics;
+  onStatement?: StatementListener;
   /** Called with false when a statement fails for lack of a server, true when one succeeds. */
   onHealth?: (healthy: boolean) => void;
 }
@@ -63,18 +69,18 @@ export function poolOptionsFromUrl(url: string, connectionLimit = 10): PoolOptio
   };
 }
 
-/** The connection pool plus statement accounting and health tracking. */
+/** The connection pool plus statement accounting (through onStatement) and health tracking. */
 export class Database implements Executor {
   readonly pool: Pool;
   readonly options: PoolOptions;
-  private readonly metrics: Metrics | undefined;
+  private readonly onStatement: StatementListener | undefined;
   private readonly onHealth: ((healthy: boolean) => void) | undefined;
   private healthy: boolean | undefined;
 
   constructor(opts: DbOptions) {
     this.options = poolOptionsFromUrl(opts.url, opts.connectionLimit);
     this.pool = mysql.createPool(this.options);
-    this.metrics = opts.metrics;
+    this.onStatement = opts.onStatement;
     this.onHealth = opts.onHealth;
     // Claims rely on READ COMMITTED: no gap locks, so concurrent claimers do not deadlock.
     this.pool.pool.on('connection', (conn) => {
@@ -100,26 +106,26 @@ export class Database implements Executor {
     await this.pool.end().catch(() => undefined);
   }
 
-  /** Runs one statement's work with accounting: metrics, error classes, health. */
+  /** Runs one statement's work with accounting: the statement listener, health. */
   async tracked<T>(name: string, fn: () => Promise<T>): Promise<T> {
     return this.track(name, fn);
   }
 
   private async track<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    this.metrics?.dbStatements.inc({ statement: name });
+    let out: T;
     try {
-      const out = await fn();
-      this.setHealth(true);
-      return out;
+      out = await fn();
     } catch (err) {
       this.failed(name, err);
       throw err;
     }
+    this.setHealth(true);
+    this.onStatement?.(name, true, false);
+    return out;
   }
 
   private failed(name: string, err: unknown): void {
-    const retryable = isRetryableDbError(err);
-    this.metrics?.dbErrors.inc({ statement: name, retryable: String(retryable) });
+    this.onStatement?.(name, false, isRetryableDbError(err));
     const e = err as { code?: string; fatal?: boolean };
     if (e.fatal || e.code === 'ECONNREFUSED' || e.code === 'PROTOCOL_CONNECTION_LOST' || e.code === 'ETIMEDOUT') this.setHealth(false);
   }

@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ConfigError, coerceError } from '../errors.js';
 import type { Handler, HandlerMap } from './types.js';
 
 /** Maps job types to handlers: built-ins first, then each module of SLUICE_HANDLERS. */
@@ -27,7 +28,8 @@ export class HandlerRegistry {
 
   /**
    * Imports a module whose default export maps type → handler. A later module may
-   * override a built-in on purpose; a module that exports anything else is refused.
+   * override a built-in on purpose; a module that exports anything else is refused with
+   * a ConfigError (the process exits as for a bad variable).
    */
   async load(modulePath: string, cwd = process.cwd()): Promise<string[]> {
     const target = modulePath.startsWith('.') || isAbsolute(modulePath) ? pathToFileURL(resolve(cwd, modulePath)).href : modulePath;
@@ -35,15 +37,17 @@ export class HandlerRegistry {
     try {
       mod = (await import(target)) as { default?: unknown };
     } catch (err) {
-      throw new Error(`SLUICE_HANDLERS: cannot load "${modulePath}": ${(err as Error).message}`);
+      throw new ConfigError([`SLUICE_HANDLERS: cannot load "${modulePath}": ${coerceError(err).message}`]);
     }
     const map = mod.default;
     if (typeof map !== 'object' || map === null) {
-      throw new Error(`SLUICE_HANDLERS: "${modulePath}" must default-export an object mapping job type to an async function`);
+      throw new ConfigError([`SLUICE_HANDLERS: "${modulePath}" must default-export an object mapping job type to an async function`]);
     }
     const loaded: string[] = [];
     for (const [type, handler] of Object.entries(map)) {
-      if (typeof handler !== 'function') throw new Error(`SLUICE_HANDLERS: "${modulePath}" exports "${type}", which is not a function`);
+      if (typeof handler !== 'function') {
+        throw new ConfigError([`SLUICE_HANDLERS: "${modulePath}" exports "${type}", which is not a function`]);
+      }
       this.handlers.set(type, handler as Handler);
       this.fromModules.add(type);
       loaded.push(type);

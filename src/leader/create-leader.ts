@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { KubernetesLeaseLeader } from './kubernetes-lease-leader.js';
 import type { Leader } from './leader.js';
@@ -50,8 +50,12 @@ export function inKubernetesCluster(serviceAccountPathPrefix = ''): boolean {
   );
 }
 
-/** The leader for where we run: a Kubernetes Lease in a cluster, a MySQL GET_LOCK elsewhere. */
-export function createLeader(opts: CreateLeaderOptions): Leader {
+/**
+ * The leader for where we run: a Kubernetes Lease in a cluster, a MySQL GET_LOCK elsewhere.
+ * Async because the Lease's client library (@kubernetes/client-node, ~80 MB resident) is
+ * imported only when the Lease is chosen.
+ */
+export async function createLeader(opts: CreateLeaderOptions): Promise<Leader> {
   const log = opts.logger ?? silentLogger();
   const prefix = opts.serviceAccountPathPrefix ?? '';
   const backend =
@@ -72,19 +76,16 @@ export function createLeader(opts: CreateLeaderOptions): Leader {
     });
   }
 
-  let kubeConfig = opts.kubeConfig;
-  if (kubeConfig === undefined) {
-    kubeConfig = new KubeConfig();
-    // Reads KUBERNETES_SERVICE_HOST/PORT and the token, CA and namespace files under the prefix.
-    kubeConfig.loadFromCluster(prefix);
-  }
-  const namespace =
-    opts.namespace ?? kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace?.trim() ?? 'default';
-  log.info({ backend, namespace, lease: opts.leaseName ?? 'sluice-leader' }, 'leader election on a Kubernetes Lease');
-  return new KubernetesLeaseLeader({
-    kubeConfig,
-    namespace: namespace || 'default',
+  const { KubernetesLeaseStore } = await import('./kubernetes-lease-store.js');
+  const store = new KubernetesLeaseStore({
+    kubeConfig: opts.kubeConfig,
+    serviceAccountPathPrefix: prefix,
+    namespace: opts.namespace,
     leaseName: opts.leaseName,
+  });
+  log.info({ backend, lease: store.name }, 'leader election on a Kubernetes Lease');
+  return new KubernetesLeaseLeader({
+    store,
     identity: opts.identity,
     leaseDurationMs: opts.leaseDurationMs,
     renewIntervalMs: opts.renewIntervalMs,

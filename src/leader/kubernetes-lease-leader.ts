@@ -1,26 +1,12 @@
-import {
-  ApiException,
-  CoordinationV1Api,
-  V1MicroTime,
-  Observable,
-  type ConfigurationOptions,
-  type KubeConfig,
-  type ObservableMiddleware,
-  type V1Lease,
-  type V1ObjectMeta,
-} from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { coerceError } from '../errors.js';
 import type { Leader } from './leader.js';
 import { Leadership, silentLogger, withJitter } from './leadership.js';
+import type { LeaseRecord, LeaseStore, StoredLease } from './lease-store.js';
 
 export interface KubernetesLeaseLeaderOptions {
-  /** API server and credentials; in a pod, `KubeConfig.loadFromCluster()`. */
-  kubeConfig: KubeConfig;
-  /** Namespace of the Lease: the pod's own, where RBAC grants get/create/update on leases. */
-  namespace: string;
-  /** Name of the Lease object. Default `sluice-leader`. */
-  leaseName?: string;
+  /** The Lease record: a KubernetesLeaseStore in a cluster, an in-memory one in tests. */
+  store: LeaseStore;
   /** Written as the Lease's holderIdentity: this replica's worker id (the pod name). */
   identity: string;
   /**
@@ -35,7 +21,7 @@ export interface KubernetesLeaseLeaderOptions {
    */
   renewIntervalMs?: number;
   /**
-   * One API call is aborted after this many ms. Default leaseDurationMs: an answer later
+   * One store call is aborted after this many ms. Default leaseDurationMs: an answer later
    * than that cannot save the lease (the local deadline has already ended leadership).
    */
   requestTimeoutMs?: number;
@@ -53,23 +39,23 @@ export type LeaseRound =
 /**
  * Leader election on a coordination.k8s.io/v1 Lease, following client-go's leaderelection:
  *
- * - no Lease (404) → create it holding it;
+ * - no Lease → create it holding it;
  * - held by us → replace it with a new renewTime;
  * - held by another → follower, until the record has not changed for its leaseDurationSeconds
  *   as measured by *our* clock since we first saw that version (client-go's observedTime:
  *   immune to clock skew between nodes), then take it over (leaseTransitions + 1);
  * - released (empty holder) → take it over at once.
  *
- * Every write carries metadata.resourceVersion, so of two candidates writing the same
- * version the API server accepts one and answers 409 Conflict to the other, who is then
- * not leader this round. The leader steps down as soon as a round fails, and in any case
- * at its local deadline (start of its last successful write + leaseDurationMs), without
- * waiting for a hung API call: other candidates cannot take over before that instant.
+ * Every write names the version it replaces, so of two candidates writing the same
+ * version the store accepts one and reports a conflict to the other, who is then not
+ * leader this round. The leader steps down as soon as a round fails, and in any case at
+ * its local deadline (start of its last successful write + leaseDurationMs), without
+ * waiting for a hung call: other candidates cannot take over before that instant.
+ * The election only talks to a LeaseStore: HTTP and the client library live in
+ * KubernetesLeaseStore.
  */
 export class KubernetesLeaseLeader implements Leader {
-  private readonly api: CoordinationV1Api;
-  private readonly namespace: string;
-  private readonly leaseName: string;
+  private readonly store: LeaseStore;
   private readonly identity: string;
   private readonly leaseDurationMs: number;
   private readonly leaseDurationSeconds: number;
@@ -81,11 +67,11 @@ export class KubernetesLeaseLeader implements Leader {
   private readonly abort = new AbortController();
 
   /** The Lease as we last wrote it; lets the leader renew without reading first. */
-  private ownLease: V1Lease | undefined;
+  private ownLease: StoredLease | undefined;
   /** Leadership ends at this instant (clock ms) unless a renewal succeeds before it. */
   private deadline = 0;
   private deadlineTimer: NodeJS.Timeout | undefined;
-  /** resourceVersion of the record last read, and when (clock ms) we first saw it. */
+  /** Version of the record last read, and when (clock ms) we first saw it. */
   private observedVersion: string | undefined;
   private observedAt = 0;
   /** We wrote ourselves as holder at some point: stop() must check whether to release. */
@@ -96,18 +82,12 @@ export class KubernetesLeaseLeader implements Leader {
     this.leaseDurationMs = opts.leaseDurationMs ?? 15_000;
     this.renewIntervalMs = opts.renewIntervalMs ?? 2_000;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? this.leaseDurationMs;
-    validate(opts, this.leaseDurationMs, this.renewIntervalMs, this.requestTimeoutMs);
-    this.api = opts.kubeConfig.makeApiClient(CoordinationV1Api);
-    this.namespace = opts.namespace;
-    this.leaseName = opts.leaseName ?? 'sluice-leader';
+    validate(opts.identity, this.leaseDurationMs, this.renewIntervalMs, this.requestTimeoutMs);
+    this.store = opts.store;
     this.identity = opts.identity;
     this.leaseDurationSeconds = Math.ceil(this.leaseDurationMs / 1000);
     this.clock = opts.clock ?? Date.now;
-    this.log = (opts.logger ?? silentLogger()).child({
-      component: 'leader',
-      lease: `${this.namespace}/${this.leaseName}`,
-      identity: this.identity,
-    });
+    this.log = (opts.logger ?? silentLogger()).child({ component: 'leader', lease: this.store.name, identity: this.identity });
     this.leadership = new Leadership(this.log);
   }
 
@@ -136,19 +116,17 @@ export class KubernetesLeaseLeader implements Leader {
     if (this.leadership.current && this.ownLease !== undefined) {
       return this.write(this.ownLease, 'renewed');
     }
-    const lease = await this.read(this.signal());
+    const lease = await this.store.get(this.signal());
     const now = this.clock();
     if (lease === undefined) return this.create();
 
-    const version = lease.metadata?.resourceVersion ?? JSON.stringify(lease.spec ?? {});
-    if (version !== this.observedVersion) {
-      this.observedVersion = version;
+    if (lease.version !== this.observedVersion) {
+      this.observedVersion = lease.version;
       this.observedAt = now;
     }
-    const spec = lease.spec ?? {};
-    const holder = spec.holderIdentity ?? '';
+    const holder = lease.record.holderIdentity;
     if (holder === this.identity) return this.write(lease, 'renewed');
-    const durationMs = (spec.leaseDurationSeconds ?? this.leaseDurationSeconds) * 1000;
+    const durationMs = (lease.record.leaseDurationSeconds ?? this.leaseDurationSeconds) * 1000;
     if (holder !== '' && now < this.observedAt + durationMs) {
       this.mayHold = false;
       this.lose(`lease held by ${holder}`);
@@ -165,7 +143,7 @@ export class KubernetesLeaseLeader implements Leader {
       this.log.debug({ action: result.action }, 'lease round');
     } catch (err) {
       this.lose('lease round failed');
-      if (!this.leadership.stopping) this.log.warn({ err: describe(err) }, 'lease round failed; retrying');
+      if (!this.leadership.stopping) this.log.warn({ err: coerceError(err).message }, 'lease round failed; retrying');
     }
     const interval = this.leadership.current ? this.renewIntervalMs : withJitter(this.renewIntervalMs);
     return Math.max(0, interval - (performance.now() - began));
@@ -173,78 +151,50 @@ export class KubernetesLeaseLeader implements Leader {
 
   private async create(): Promise<LeaseRound> {
     const sentAt = this.clock();
-    const body: V1Lease = {
-      apiVersion: 'coordination.k8s.io/v1',
-      kind: 'Lease',
-      metadata: { name: this.leaseName, namespace: this.namespace },
-      spec: {
+    this.mayHold = true;
+    const written = await this.store.create(
+      {
         holderIdentity: this.identity,
         leaseDurationSeconds: this.leaseDurationSeconds,
-        acquireTime: new V1MicroTime(sentAt),
-        renewTime: new V1MicroTime(sentAt),
+        acquireTime: sentAt,
+        renewTime: sentAt,
         leaseTransitions: 0,
       },
-    };
-    this.mayHold = true;
-    try {
-      const created = await this.api.createNamespacedLease({ namespace: this.namespace, body }, this.callOptions());
-      this.gain(created, sentAt);
-      return { action: 'created', leader: true };
-    } catch (err) {
-      if (statusOf(err) !== 409) throw err;
+      this.signal(),
+    );
+    if (!written.ok) {
       this.lose('another candidate created the lease first');
       return { action: 'conflict', leader: false };
     }
+    this.gain(written.lease, sentAt);
+    return { action: 'created', leader: true };
   }
 
-  /** Replaces `base` with us as holder; a 409 means someone else wrote since we read it. */
-  private async write(base: V1Lease, action: 'renewed' | 'acquired'): Promise<LeaseRound> {
+  /** Replaces `base` with us as holder; a conflict means someone else wrote since we read it. */
+  private async write(base: StoredLease, action: 'renewed' | 'acquired'): Promise<LeaseRound> {
     const sentAt = this.clock();
-    const spec = base.spec ?? {};
-    const takeover = spec.holderIdentity !== this.identity;
-    const body: V1Lease = {
-      apiVersion: 'coordination.k8s.io/v1',
-      kind: 'Lease',
-      metadata: writableMetadata(base.metadata),
-      spec: {
-        ...spec,
-        holderIdentity: this.identity,
-        leaseDurationSeconds: this.leaseDurationSeconds,
-        acquireTime: takeover || spec.acquireTime === undefined ? new V1MicroTime(sentAt) : spec.acquireTime,
-        renewTime: new V1MicroTime(sentAt),
-        leaseTransitions: (spec.leaseTransitions ?? 0) + (takeover ? 1 : 0),
-      },
+    const current = base.record;
+    const takeover = current.holderIdentity !== this.identity;
+    const record: LeaseRecord = {
+      holderIdentity: this.identity,
+      leaseDurationSeconds: this.leaseDurationSeconds,
+      acquireTime: takeover || current.acquireTime === undefined ? sentAt : current.acquireTime,
+      renewTime: sentAt,
+      leaseTransitions: current.leaseTransitions + (takeover ? 1 : 0),
     };
     this.mayHold = true;
-    try {
-      const written = await this.api.replaceNamespacedLease(
-        { name: this.leaseName, namespace: this.namespace, body },
-        this.callOptions(),
-      );
-      this.gain(written, sentAt);
-      return { action, leader: true };
-    } catch (err) {
-      if (statusOf(err) !== 409) throw err;
-      this.lose('lease changed under us (409 Conflict)');
+    const written = await this.store.replace(base, record, this.signal());
+    if (!written.ok) {
+      this.lose('lease changed under us (conflict)');
       return { action: 'conflict', leader: false };
     }
+    this.gain(written.lease, sentAt);
+    return { action, leader: true };
   }
 
-  private async read(signal: AbortSignal): Promise<V1Lease | undefined> {
-    try {
-      return await this.api.readNamespacedLease(
-        { name: this.leaseName, namespace: this.namespace },
-        callOptions(signal),
-      );
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      throw err;
-    }
-  }
-
-  private gain(lease: V1Lease, sentAt: number): void {
+  private gain(lease: StoredLease, sentAt: number): void {
     this.ownLease = lease;
-    this.observedVersion = lease.metadata?.resourceVersion;
+    this.observedVersion = lease.version;
     this.observedAt = sentAt;
     // Others measure expiry from when they saw this write, which is after we sent it.
     this.deadline = sentAt + this.leaseDurationMs;
@@ -259,7 +209,7 @@ export class KubernetesLeaseLeader implements Leader {
     this.leadership.set(false, reason);
   }
 
-  /** Fires the step-down at the deadline even if nobody calls isLeader() and the API hangs. */
+  /** Fires the step-down at the deadline even if nobody calls isLeader() and the store hangs. */
   private armDeadline(): void {
     clearTimeout(this.deadlineTimer);
     this.deadlineTimer = setTimeout(() => {
@@ -280,31 +230,27 @@ export class KubernetesLeaseLeader implements Leader {
   /**
    * Hands the lease over at once, as client-go's ReleaseOnCancel does: holder cleared and
    * leaseDurationSeconds 1, so the next candidate's round takes it without waiting for expiry.
-   * Reads first so a stale resourceVersion (an aborted renewal) does not defeat it.
+   * Reads first so a stale version (an aborted renewal) does not defeat it.
    */
   private async release(): Promise<void> {
     const signal = AbortSignal.timeout(this.requestTimeoutMs);
     try {
-      const lease = await this.read(signal);
-      if (lease?.spec?.holderIdentity !== this.identity) return;
-      const now = new V1MicroTime(this.clock());
-      await this.api.replaceNamespacedLease(
-        {
-          name: this.leaseName,
-          namespace: this.namespace,
-          body: {
-            apiVersion: 'coordination.k8s.io/v1',
-            kind: 'Lease',
-            metadata: writableMetadata(lease.metadata),
-            spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now },
-          },
-        },
-        callOptions(signal),
+      const lease = await this.store.get(signal);
+      if (lease?.record.holderIdentity !== this.identity) return;
+      const now = this.clock();
+      const written = await this.store.replace(
+        lease,
+        { ...lease.record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now },
+        signal,
       );
+      if (!written.ok) throw new Error('the lease changed while releasing it');
       this.mayHold = false;
       this.log.info('lease released');
     } catch (err) {
-      this.log.warn({ err: describe(err) }, 'could not release the lease; another replica takes over once it expires');
+      this.log.warn(
+        { err: coerceError(err).message },
+        'could not release the lease; another replica takes over once it expires',
+      );
     }
   }
 
@@ -312,59 +258,11 @@ export class KubernetesLeaseLeader implements Leader {
   private signal(): AbortSignal {
     return AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.requestTimeoutMs)]);
   }
-
-  private callOptions(): ConfigurationOptions {
-    return callOptions(this.signal());
-  }
 }
 
-/** Per-call options that attach an AbortSignal to the request (node-fetch honours it). */
-function callOptions(signal: AbortSignal): ConfigurationOptions {
-  const withSignal: ObservableMiddleware = {
-    pre: (context) => {
-      context.setSignal(signal);
-      return new Observable(Promise.resolve(context));
-    },
-    post: (response) => new Observable(Promise.resolve(response)),
-  };
-  return { middleware: [withSignal], middlewareMergeStrategy: 'append' };
-}
-
-/** The metadata to send back on replace: managedFields left out so the server keeps its own. */
-function writableMetadata(meta: V1ObjectMeta | undefined): V1ObjectMeta {
-  const writable: V1ObjectMeta = { ...meta };
-  delete writable.managedFields;
-  return writable;
-}
-
-function statusOf(err: unknown): number | undefined {
-  return err instanceof ApiException ? err.code : undefined;
-}
-
-/** A short, secret-free description: ApiException's message carries whole bodies and headers. */
-function describe(err: unknown): string {
-  if (err instanceof ApiException) {
-    const body: unknown = err.body;
-    const message =
-      typeof body === 'object' && body !== null && typeof (body as { message?: unknown }).message === 'string'
-        ? (body as { message: string }).message
-        : typeof body === 'string'
-          ? body.slice(0, 200)
-          : '';
-    return `HTTP ${err.code}${message ? `: ${message}` : ''}`;
-  }
-  return coerceError(err).message;
-}
-
-function validate(
-  opts: KubernetesLeaseLeaderOptions,
-  leaseDurationMs: number,
-  renewIntervalMs: number,
-  requestTimeoutMs: number,
-): void {
+function validate(identity: string, leaseDurationMs: number, renewIntervalMs: number, requestTimeoutMs: number): void {
   const problems: string[] = [];
-  if (!opts.identity) problems.push('identity must not be empty');
-  if (!opts.namespace) problems.push('namespace must not be empty');
+  if (!identity) problems.push('identity must not be empty');
   if (!Number.isInteger(leaseDurationMs) || leaseDurationMs < 1000) {
     problems.push(`leaseDurationMs must be a whole number >= 1000 (got ${leaseDurationMs})`);
   }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createConnection, type Connection, type ConnectionOptions, type RowDataPacket } from 'mysql2/promise';
 import type { Logger } from 'pino';
+import { errorBackoffMs } from '../backoff.js';
 import { coerceError } from '../errors.js';
 import type { Leader } from './leader.js';
 import { Leadership, silentLogger, withJitter } from './leadership.js';
@@ -172,7 +173,8 @@ export class MysqlLockLeader implements Leader {
   /**
    * Forgets the session (MySQL frees its lock when it ends), stops leading, and delays the
    * next connection attempt: twice the round interval at first, doubling per failure, so
-   * a healthy follower (one round away) takes over rather than the replica that just failed.
+   * a healthy follower (one round away) takes over rather than the replica that just failed
+   * (errorBackoffMs: the one backoff of a failed try).
    */
   private drop(conn: Connection, reason: string): void {
     if (this.conn === conn) this.conn = undefined;
@@ -183,8 +185,9 @@ export class MysqlLockLeader implements Leader {
 
   private backOff(): void {
     this.failures += 1;
-    const backoff = Math.min(this.maxBackoffMs, this.renewIntervalMs * 2 ** Math.min(this.failures, 16));
-    this.reconnectAt = performance.now() + withJitter(backoff);
+    // At first 1.5–2.5 rounds (±25 % jitter): a follower, at most 1.2 rounds away, goes first.
+    const backoff = errorBackoffMs(this.failures, { baseMs: 2 * this.renewIntervalMs, maxMs: this.maxBackoffMs });
+    this.reconnectAt = performance.now() + backoff;
   }
 
   private async shutdown(): Promise<void> {

@@ -25,7 +25,7 @@ export function subscribeLogs(events: SluiceEvents, logger: Logger): void {
   );
   events.on('jobs:handed-back', ({ count, reason }) => logger.info({ jobs: count, reason }, 'handed queued jobs back'));
   events.on('sweep:done', ({ sweep, count }) => logger.info({ sweep, jobs: count }, 'sweep changed jobs'));
-  events.on('leader:changed', ({ leader }) => logger.info({ leader }, leader ? 'became leader' : 'lost leadership'));
+  // leader:changed is logged by the leader itself, once, with the reason (src/leader/leadership.ts).
   events.on('db:health', ({ healthy }) =>
     healthy ? logger.info('database answers again') : logger.error('database unreachable; retrying with backoff'),
   );

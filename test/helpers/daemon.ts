@@ -41,10 +41,21 @@ export async function startDaemon(env: Record<string, string>, options: DaemonOp
   return daemon;
 }
 
+/** sluice_db_statements_total for the statement `name`, read from Prometheus text. */
+function statementsIn(metrics: string, name: string): number {
+  return Number(metrics.match(new RegExp(`sluice_db_statements_total\\{statement="${name}"} (\\d+)`))?.[1] ?? 0);
+}
+
 /** How many times an in-process daemon has sent the statement `name` (sluice_db_statements_total). */
 export async function statementCount(daemon: Daemon, name: string): Promise<number> {
-  const text = await daemon.metrics.registry.getSingleMetricAsString('sluice_db_statements_total');
-  return Number(text.match(new RegExp(`statement="${name}"} (\\d+)`))?.[1] ?? 0);
+  return statementsIn(await daemon.metrics.registry.getSingleMetricAsString('sluice_db_statements_total'), name);
+}
+
+/** The same for a daemon process, from its /metrics on 127.0.0.1:`port` (SLUICE_HTTP_PORT). */
+export async function scrapedStatementCount(port: number, name: string): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5_000) });
+  if (!res.ok) throw new Error(`GET /metrics on port ${port}: HTTP ${res.status}`);
+  return statementsIn(await res.text(), name);
 }
 
 /** Waits until a worker has registered (migrations applied, pipeline about to start). */

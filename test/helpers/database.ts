@@ -1,13 +1,13 @@
 // Test helpers for the shared MySQL/MariaDB server.
 //
-// The server is DATABASE_URL's (its database part is ignored), else the one on
-// 127.0.0.1:3306 (root, empty password), else one throwaway LocalMysqlServer per test
-// process, started on first use and removed when the process exits. Each test file takes
-// its own fresh database with freshDatabase() and drops it when done.
+// The server is resolveDatabaseServer()'s, as for the scripts: DATABASE_URL's (its
+// database part is ignored), else the one on 127.0.0.1:3306 (root, empty password), else
+// one throwaway LocalMysqlServer per test process, started on first use and removed when
+// the process exits. Each test file takes its own fresh database with freshDatabase() and
+// drops it when done.
 import { randomBytes } from 'node:crypto';
-import { inspect } from 'node:util';
 import mysql from 'mysql2/promise';
-import { LocalMysqlServer } from '../../scripts/local-mysql.js';
+import { resolveDatabaseServer } from '../../scripts/local-mysql/database-url.js';
 import { CONNECTION_COLLATION } from '../../src/db/database.js';
 
 export interface FreshDatabase {
@@ -33,28 +33,9 @@ export const POOL_OPTIONS = {
 
 let serverUrl: Promise<URL> | undefined;
 
-/** The server's URL without a database, resolved once per process. */
+/** The server's URL without a database, resolved once per process (the scripts' rule). */
 function server(): Promise<URL> {
-  serverUrl ??= (async () => {
-    const fromEnv = process.env.DATABASE_URL;
-    if (fromEnv) {
-      const url = new URL(fromEnv);
-      url.pathname = '/';
-      return url;
-    }
-    const shared = new URL('mysql://root@127.0.0.1:3306/');
-    try {
-      const conn = await mysql.createConnection({ uri: shared.href, connectTimeout: 2000 });
-      await conn.end();
-      return shared;
-    } catch {
-      // nothing answers on 3306: a private server for this process (exit hook removes it)
-      const local = await LocalMysqlServer.start({ database: 'sluice' });
-      const url = new URL(local.url);
-      url.pathname = '/';
-      return url;
-    }
-  })();
+  serverUrl ??= resolveDatabaseServer().then(({ url }) => new URL(url));
   // A failed start is not cached, so the next call tries again.
   void serverUrl.catch(() => (serverUrl = undefined));
   return serverUrl;
@@ -96,36 +77,26 @@ export async function freshDatabase(prefix: string): Promise<FreshDatabase> {
   };
 }
 
-export interface WaitForOptions {
-  timeoutMs?: number;
-  intervalMs?: number;
-  message?: string;
+/** The rows a query returns. */
+export async function rows(pool: mysql.Pool, sql: string, params: unknown[] = []): Promise<mysql.RowDataPacket[]> {
+  const [result] = await pool.query<mysql.RowDataPacket[]>(sql, params);
+  return result;
+}
+
+/** The number in column `n` of the first row: `SELECT COUNT(*) n FROM …`. */
+export async function count(pool: mysql.Pool, sql: string, params: unknown[] = []): Promise<number> {
+  return Number((await rows(pool, sql, params))[0]?.n);
 }
 
 /**
- * Polls `probe` until it returns a truthy value, and returns that value. A probe that
- * throws counts as "not yet" (the database may be down on purpose). After `timeoutMs`
- * (default 10 s) it throws with `message` and the last value or error seen.
+ * rows() and count() bound to the pool a test file assigns in before():
+ * `const { rows, count } = queriesOn(() => pool);`.
  */
-export async function waitFor<T>(
-  probe: () => Promise<T | undefined | false | null>,
-  opts: WaitForOptions = {},
-): Promise<T> {
-  const { timeoutMs = 10_000, intervalMs = 50, message = 'condition not met' } = opts;
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value;
-      last = value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() >= deadline) {
-      const seen = inspect(last, { depth: 4, breakLength: Infinity });
-      throw new Error(`waitFor timed out after ${timeoutMs} ms: ${message}; last seen: ${seen}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
+export function queriesOn(pool: () => mysql.Pool): {
+  rows: (sql: string, params?: unknown[]) => Promise<mysql.RowDataPacket[]>;
+  count: (sql: string, params?: unknown[]) => Promise<number>;
+} {
+  return { rows: (sql, params) => rows(pool(), sql, params), count: (sql, params) => count(pool(), sql, params) };
 }
+
+export { waitFor, type WaitForOptions } from './wait-for.js';

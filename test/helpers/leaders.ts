@@ -12,3 +12,10 @@ export function watchLeaders(leaders: readonly Leader[]): { mostAtOnce(): number
   }
   return { mostAtOnce: () => most };
 }
+
+/** Records every state a leader reports through onChange, in order. */
+export function changes(leader: Leader): boolean[] {
+  const seen: boolean[] = [];
+  leader.onChange((state) => seen.push(state));
+  return seen;
+}

@@ -7,16 +7,13 @@ import { migrate } from '../../src/db/migrate.js';
 import { jobsMarkQueued, jobsSelectReady } from '../../src/db/queries.js';
 import type { Daemon } from '../../src/daemon.js';
 import { closeFixtures, startDaemon, testEnv } from '../helpers/daemon.js';
-import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
+import { type FreshDatabase, freshDatabase, queriesOn, waitFor } from '../helpers/database.js';
 import { getJob, insertJob, insertJobs } from '../helpers/factory.js';
 
 let fresh: FreshDatabase;
 let pool: mysql.Pool;
 
-async function count(sql: string, params: unknown[] = []): Promise<number> {
-  const [rows] = await pool.query<mysql.RowDataPacket[]>(sql, params);
-  return Number(rows[0]?.n);
-}
+const { count } = queriesOn(() => pool);
 
 describe('claims continue where the last one stopped', () => {
   before(async () => {

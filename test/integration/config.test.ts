@@ -144,7 +144,7 @@ describe('configuration', () => {
 
   it('a handler module that cannot load stops start-up with one line', async () => {
     const daemon = spawnDaemon({ SLUICE_HANDLERS: './no/such/module.js', SLUICE_HTTP_PORT: '0', DATABASE_URL: 'mysql://root@127.0.0.1:1/x' });
-    assert.notEqual(await daemon.exited, 0);
+    assert.equal(await daemon.exited, 78, 'EX_CONFIG, as for a bad variable');
     assert.match(daemon.output(), /sluice: bad configuration: SLUICE_HANDLERS: cannot load "\.\/no\/such\/module\.js"/);
   });
 });

@@ -1,18 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
-import { spawnDaemon, testEnv, waitForWorker, type DaemonProcess } from '../helpers/daemon.js';
-import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
+import { freePort } from '../../scripts/local-mysql/server.js';
+import { scrapedStatementCount, spawnDaemon, testEnv, waitForWorker, type DaemonProcess } from '../helpers/daemon.js';
+import { type FreshDatabase, freshDatabase, queriesOn, waitFor } from '../helpers/database.js';
 import { createEffectsTable, getJob, insertJob, insertJobs, type JobRow, waitFinished } from '../helpers/factory.js';
 
 let db: FreshDatabase;
 let pool: mysql.Pool;
 let replicas: DaemonProcess[] = [];
+/** Each replica's SLUICE_HTTP_PORT, for its /metrics. */
+let ports: number[] = [];
 
-async function rows(sql: string, params: unknown[] = []): Promise<mysql.RowDataPacket[]> {
-  const [r] = await pool.query<mysql.RowDataPacket[]>(sql, params);
-  return r;
-}
+const { rows } = queriesOn(() => pool);
 
 function finished(id: number, timeoutMs?: number): Promise<JobRow> {
   return waitFinished(pool, id, timeoutMs);
@@ -39,7 +39,10 @@ describe('control through SQL, with two daemon processes', () => {
   before(async () => {
     db = await freshDatabase('controls');
     pool = db.pool;
-    replicas = ['c1', 'c2'].map((id) => spawnDaemon(testEnv(db.url, { SLUICE_WORKER_ID: id, SLUICE_CONCURRENCY: '3', SLUICE_PREFETCH: '2' })));
+    ports = [await freePort(), await freePort()];
+    replicas = ['c1', 'c2'].map((id, i) =>
+      spawnDaemon(testEnv(db.url, { SLUICE_WORKER_ID: id, SLUICE_CONCURRENCY: '3', SLUICE_PREFETCH: '2', SLUICE_HTTP_PORT: String(ports[i]) })),
+    );
     for (const id of ['c1', 'c2']) await waitForWorker(pool, id);
     await createEffectsTable(pool);
   });
@@ -92,11 +95,14 @@ describe('control through SQL, with two daemon processes', () => {
   });
 
   it('a handler that ignores the signal does not keep the job running; its late answer is dropped', async () => {
-    const id = await insertJob(pool, { type: 'stubborn', payload: { ms: 1500 } });
+    const id = await insertJob(pool, { type: 'stubborn', payload: { ms: 3000 } });
     await waitFor(async () => (await getJob(pool, id)).status === 'running');
     await pool.query('UPDATE jobs SET cancel_requested_at = NOW(3) WHERE id = ?', [id]);
-    const job = await finished(id, 1000);
+    const job = await finished(id);
     assert.equal(job.status, 'cancelled');
+    // The handler records 'late-answer' just before it returns: not there yet, so the
+    // cancel did not wait for the handler.
+    assert.deepEqual(await rows("SELECT 1 FROM effects WHERE job_id = ? AND what = 'late-answer'", [id]), [], 'cancelled while the handler still ran');
     await waitFor(async () => (await rows("SELECT 1 FROM effects WHERE job_id = ? AND what = 'late-answer'", [id])).length === 1);
     const again = await getJob(pool, id);
     assert.equal(again.status, 'cancelled', 'the late answer did not complete it');
@@ -108,8 +114,14 @@ describe('control through SQL, with two daemon processes', () => {
     const running = await insertJob(pool, { queue: 'pausable', type: 'record', payload: { ms: 800 } });
     await waitFor(async () => (await getJob(pool, running)).status === 'running');
     await pool.query("UPDATE job_queues SET paused = TRUE WHERE name = 'pausable'");
-    // One poll interval for every replica to see the pause.
-    await new Promise((r) => setTimeout(r, 300));
+    // A replica claims by the queue settings its last probe read. Two probes by each
+    // replica after this point (the first may have begun before the UPDATE) and every
+    // claim from then on sees the pause.
+    const probes = await Promise.all(ports.map((port) => scrapedStatementCount(port, 'jobsProbe')));
+    await waitFor(
+      async () => (await Promise.all(ports.map((port) => scrapedStatementCount(port, 'jobsProbe')))).every((n, i) => n >= probes[i]! + 2),
+      { message: 'every replica probed twice since the pause' },
+    );
     const held = await insertJobs(pool, Array.from({ length: 4 }, () => ({ queue: 'pausable', type: 'record' })));
     assert.equal((await finished(running)).status, 'done', 'the running job finished despite the pause');
     const marker = await insertJob(pool, { type: 'record' });
@@ -118,7 +130,8 @@ describe('control through SQL, with two daemon processes', () => {
     const resumedAt = Date.now();
     await pool.query("UPDATE job_queues SET paused = FALSE WHERE name = 'pausable'");
     for (const id of held) assert.equal((await finished(id)).status, 'done');
-    assert.ok(Date.now() - resumedAt < 3000, 'resuming is prompt');
+    // Polls are 50 ms apart: seconds, not a poll interval, to allow for a busy machine.
+    assert.ok(Date.now() - resumedAt < 5000, 'resuming is prompt');
   });
 
   it('a cluster-wide concurrency cap holds across replicas', async () => {
@@ -168,7 +181,10 @@ describe('control through SQL, with two daemon processes', () => {
     assert.ok(burst <= 8 * 1.25 + 2, `first second: at most 1.25 × the rate (+ one per replica), got ${burst}`);
     const steady = t.slice(burst);
     const rate = (steady.length - 1) / ((steady.at(-1)! - steady[0]!) / 1000);
-    assert.ok(rate > 8 * 0.75 && rate < 8 * 1.25, `steady rate ${rate.toFixed(2)}/s, expected 8 ± 25 %`);
+    // Loose on purpose: precision is the bench's business (its `rate` scenario measures a
+    // replica's own limiter); a busy machine only slows starts down, and replicas that did
+    // not share the queue's rate would start 16/s, well above the bound.
+    assert.ok(rate > 8 * 0.5 && rate < 8 * 1.5, `steady rate ${rate.toFixed(2)}/s, expected 8 ± 50 %`);
     assert.equal(new Set(starts.map((s) => s.worker)).size, 2, 'both replicas shared the rate');
   });
 

@@ -8,7 +8,7 @@ import type mysql from 'mysql2/promise';
 import type { Daemon } from '../../src/daemon.js';
 import { jobsProbe, workersHeartbeatIfQuiet } from '../../src/db/queries.js';
 import { closeFixtures, startDaemon, statementCount, testEnv } from '../helpers/daemon.js';
-import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
+import { type FreshDatabase, freshDatabase, queriesOn, waitFor } from '../helpers/database.js';
 import { getJob, insertJob, insertJobs, waitFinished } from '../helpers/factory.js';
 
 let db: FreshDatabase;
@@ -18,10 +18,7 @@ let upper: Daemon;
 const UPPER = 'Replica-Upper';
 const daemons: Daemon[] = [];
 
-async function rows(sql: string, params: unknown[] = []): Promise<mysql.RowDataPacket[]> {
-  const [r] = await pool.query<mysql.RowDataPacket[]>(sql, params);
-  return r;
-}
+const { rows } = queriesOn(() => pool);
 
 describe('identifiers compare exactly (utf8mb4_bin)', () => {
   before(async () => {

@@ -9,10 +9,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
+import { freePort } from '../../scripts/local-mysql/server.js';
 import { type Builder, buildNodeBaseImage, builderForTests, inspectImage, runOk, TestContainer } from '../helpers/container.js';
 import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
 import { ROOT } from '../helpers/k8s.js';
@@ -27,17 +27,6 @@ async function whyNotRun(): Promise<{ skip: string } | { builder: Builder }> {
   if (!existsSync(join(ROOT, 'src/main.ts'))) return { skip: 'src/main.ts does not exist yet, so the image would have no dist/main.js' };
   const found = await builderForTests();
   return 'reason' in found ? { skip: found.reason } : found;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 async function status(url: string): Promise<number | undefined> {

@@ -1,9 +1,12 @@
+// KubernetesLeaseStore, the adapter of the Lease election to @kubernetes/client-node,
+// against a fake API server over real HTTPS: service-account token and namespace, the
+// MicroTime format, 404/409 mapping, a hung server, release. The election's rules and
+// timing are unit-tested on an in-memory store (test/unit/kubernetes-lease-leader.test.ts).
+// Over 300 lines because every case shares one HTTPS server, certificate and pair of
+// service-account dirs, set up once here.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -11,159 +14,31 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { createLeader, SERVICE_ACCOUNT_DIR } from '../../src/leader/create-leader.js';
 import { KubernetesLeaseLeader } from '../../src/leader/kubernetes-lease-leader.js';
+import { KubernetesLeaseStore } from '../../src/leader/kubernetes-lease-store.js';
 import type { Leader } from '../../src/leader/leader.js';
 import { MysqlLockLeader } from '../../src/leader/mysql-lock-leader.js';
-import { watchLeaders } from '../helpers/leaders.js';
+import { FakeKubeApi, type LeaseObject } from '../helpers/fake-kube-api.js';
+import { changes, watchLeaders } from '../helpers/leaders.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const NAMESPACE = 'sluice-test';
-const LEASES = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/?]+))?(?:\?.*)?$/;
 /** TEST_LOG=debug shows the leaders' logs. */
 const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
 const MICRO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 
-interface LeaseObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata: { name: string; namespace?: string; resourceVersion?: string; [k: string]: unknown };
-  spec: {
-    holderIdentity?: string;
-    leaseDurationSeconds?: number;
-    acquireTime?: string;
-    renewTime?: string;
-    leaseTransitions?: number;
-  };
+/** Polls `check` every 5 ms; generous deadlines, since a busy machine only slows HTTP down. */
+function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<true> {
+  return waitFor(() => check() || undefined, { timeoutMs, intervalMs: 5, message: what });
 }
 
-interface Recorded {
-  method: string;
-  path: string;
-  authorization: string | undefined;
-  status: number;
-  body: LeaseObject | undefined;
-}
-
-/**
- * The Lease endpoints of a Kubernetes API server, over real HTTPS: GET/POST/PUT with
- * resourceVersion checks (409 on a stale one), 404 for a missing Lease, and a log of
- * every request with its Authorization header.
- */
-class FakeKubeApi {
-  readonly leases = new Map<string, LeaseObject>();
-  readonly requests: Recorded[] = [];
-  /** Answer every request with this status instead of serving it. */
-  failWith: number | undefined;
-  /** Never answer (a hung API server). */
-  hang = false;
-  /** Runs before a write is applied: lets a test slip in a competing write. */
-  beforeWrite: ((method: string, key: string) => void) | undefined;
-  private version = 1000;
-  private readonly hung: ServerResponse[] = [];
-  readonly server: Server;
-
-  constructor(key: Buffer, cert: Buffer) {
-    this.server = createServer({ key, cert }, (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => this.handle(req, res, Buffer.concat(chunks).toString('utf8')));
-    });
-  }
-
-  async listen(): Promise<number> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return (this.server.address() as AddressInfo).port;
-  }
-
-  async close(): Promise<void> {
-    for (const res of this.hung.splice(0)) res.destroy();
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  releaseHung(): void {
-    for (const res of this.hung.splice(0)) res.destroy();
-  }
-
-  /** Stores a lease as the server would, with a fresh resourceVersion. */
-  put(namespace: string, lease: LeaseObject): LeaseObject {
-    const stored: LeaseObject = structuredClone(lease);
-    stored.metadata = { ...stored.metadata, namespace, resourceVersion: String(++this.version) };
-    this.leases.set(`${namespace}/${stored.metadata.name}`, stored);
-    return stored;
-  }
-
-  lease(name: string): LeaseObject | undefined {
-    return this.leases.get(`${NAMESPACE}/${name}`);
-  }
-
-  requestsBy(token: string, name?: string): Recorded[] {
-    return this.requests.filter(
-      (r) => r.authorization === `Bearer ${token}` && (name === undefined || r.path.includes(`/leases/${name}`) || r.body?.metadata.name === name),
-    );
-  }
-
-  private handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
-    const method = req.method ?? 'GET';
-    const path = req.url ?? '/';
-    const body = raw ? (JSON.parse(raw) as LeaseObject) : undefined;
-    const record: Recorded = { method, path, authorization: req.headers.authorization, status: 0, body };
-    this.requests.push(record);
-    if (this.hang) {
-      this.hung.push(res);
-      return;
-    }
-    const reply = (status: number, payload: unknown): void => {
-      record.status = status;
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(payload));
-    };
-    const failure = (status: number, reason: string, message: string): void =>
-      reply(status, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason, message, code: status });
-
-    if (this.failWith !== undefined) return failure(this.failWith, 'InternalError', 'injected failure');
-    const match = LEASES.exec(path);
-    if (!match) return failure(404, 'NotFound', `no route ${method} ${path}`);
-    const namespace = match[1] ?? '';
-    const name = match[2] ?? body?.metadata.name ?? '';
-    const key = `${namespace}/${name}`;
-    const current = this.leases.get(key);
-
-    if (method === 'GET' && match[2]) {
-      return current ? reply(200, current) : failure(404, 'NotFound', `leases "${name}" not found`);
-    }
-    if (method === 'POST' && !match[2] && body) {
-      this.beforeWrite?.(method, key);
-      if (this.leases.has(key)) return failure(409, 'AlreadyExists', `leases "${name}" already exists`);
-      return reply(201, this.put(namespace, body));
-    }
-    if (method === 'PUT' && match[2] && body) {
-      this.beforeWrite?.(method, key);
-      const stored = this.leases.get(key);
-      if (!stored) return failure(404, 'NotFound', `leases "${name}" not found`);
-      if (body.metadata.resourceVersion !== stored.metadata.resourceVersion) {
-        return failure(409, 'Conflict', 'the object has been modified; please apply your changes to the latest version');
-      }
-      return reply(200, this.put(namespace, body));
-    }
-    return failure(405, 'MethodNotAllowed', `${method} not supported`);
-  }
-}
-
-/** Polls until `check` holds; fails with `what` after `timeoutMs`. */
-async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-void describe('KubernetesLeaseLeader against a fake API server over HTTPS', () => {
+void describe('KubernetesLeaseStore: the Lease election against a fake API server over HTTPS', () => {
   let root: string;
   let api: FakeKubeApi;
   const savedEnv = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
   const running: Leader[] = [];
   let leaseCounter = 0;
   const nextLeaseName = (): string => `sluice-leader-${++leaseCounter}`;
+  const leaseOf = (name: string): LeaseObject | undefined => api.lease(NAMESPACE, name);
 
   /** A service-account directory as Kubernetes mounts it, under its own path prefix. */
   function serviceAccount(token: string, cert: Buffer): string {
@@ -179,50 +54,32 @@ void describe('KubernetesLeaseLeader against a fake API server over HTTPS', () =
   let prefixA: string;
   let prefixB: string;
 
-  /** A candidate built the way the daemon builds it: createLeader → loadFromCluster(prefix). */
-  function candidate(
+  /**
+   * A candidate built the way the daemon builds it: createLeader → loadFromCluster(prefix);
+   * with a requestTimeoutMs (which createLeader does not take), from a KubernetesLeaseStore.
+   */
+  async function candidate(
     prefix: string,
     identity: string,
     leaseName: string,
     opts: { clock?: () => number; leaseDurationMs?: number; renewIntervalMs?: number; requestTimeoutMs?: number } = {},
-  ): KubernetesLeaseLeader {
-    let leader: Leader;
-    if (opts.requestTimeoutMs === undefined) {
-      leader = createLeader({
-        identity,
-        mysql: 'mysql://nobody@127.0.0.1:1/unused',
-        serviceAccountPathPrefix: prefix,
-        leaseName,
-        leaseDurationMs: opts.leaseDurationMs ?? 15_000,
-        renewIntervalMs: opts.renewIntervalMs ?? 50,
-        clock: opts.clock,
-        logger,
-      });
-    } else {
-      const kubeConfig = new KubeConfig();
-      kubeConfig.loadFromCluster(prefix);
-      leader = new KubernetesLeaseLeader({
-        kubeConfig,
-        namespace: NAMESPACE,
-        identity,
-        leaseName,
-        leaseDurationMs: opts.leaseDurationMs ?? 15_000,
-        renewIntervalMs: opts.renewIntervalMs ?? 50,
-        requestTimeoutMs: opts.requestTimeoutMs,
-        clock: opts.clock,
-        logger,
-      });
-    }
+  ): Promise<KubernetesLeaseLeader> {
+    const timing = { leaseDurationMs: opts.leaseDurationMs ?? 15_000, renewIntervalMs: opts.renewIntervalMs ?? 50, clock: opts.clock };
+    const leader =
+      opts.requestTimeoutMs === undefined
+        ? await createLeader({ identity, mysql: 'mysql://nobody@127.0.0.1:1/unused', serviceAccountPathPrefix: prefix, leaseName, logger, ...timing })
+        : new KubernetesLeaseLeader({
+            store: new KubernetesLeaseStore({ serviceAccountPathPrefix: prefix, leaseName }),
+            identity,
+            requestTimeoutMs: opts.requestTimeoutMs,
+            logger,
+            ...timing,
+          });
     assert.ok(leader instanceof KubernetesLeaseLeader, 'in a cluster createLeader must pick the Lease');
     running.push(leader);
     return leader;
   }
 
-  function changes(leader: Leader): boolean[] {
-    const seen: boolean[] = [];
-    leader.onChange((state) => seen.push(state));
-    return seen;
-  }
 
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'sluice-kube-'));
@@ -263,39 +120,37 @@ void describe('KubernetesLeaseLeader against a fake API server over HTTPS', () =
     else process.env.KUBERNETES_SERVICE_PORT = savedEnv.port;
   });
 
-  void test('outside a cluster createLeader picks the MySQL lock', () => {
+  void test('outside a cluster createLeader picks the MySQL lock', async () => {
     const noToken = join(root, 'empty');
     mkdirSync(noToken, { recursive: true });
-    const viaPrefix = createLeader({ identity: 'x', mysql: 'mysql://nobody@127.0.0.1:1/db', serviceAccountPathPrefix: noToken });
+    const viaPrefix = await createLeader({ identity: 'x', mysql: 'mysql://nobody@127.0.0.1:1/db', serviceAccountPathPrefix: noToken });
     assert.ok(viaPrefix instanceof MysqlLockLeader, 'no mounted token → MySQL');
     const host = process.env.KUBERNETES_SERVICE_HOST;
     delete process.env.KUBERNETES_SERVICE_HOST;
     try {
-      const viaEnv = createLeader({ identity: 'x', mysql: 'mysql://nobody@127.0.0.1:1/db', serviceAccountPathPrefix: prefixA });
+      const viaEnv = await createLeader({ identity: 'x', mysql: 'mysql://nobody@127.0.0.1:1/db', serviceAccountPathPrefix: prefixA });
       assert.ok(viaEnv instanceof MysqlLockLeader, 'no KUBERNETES_SERVICE_HOST → MySQL');
     } finally {
       process.env.KUBERNETES_SERVICE_HOST = host;
     }
   });
 
-  void test('rejects a renew interval that is not below the lease duration', () => {
+  void test('the store names the namespace from the service-account dir, or the one given', () => {
+    assert.equal(new KubernetesLeaseStore({ serviceAccountPathPrefix: prefixA }).name, `${NAMESPACE}/sluice-leader`);
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromCluster(prefixA);
-    assert.throws(
-      () => new KubernetesLeaseLeader({ kubeConfig, namespace: NAMESPACE, identity: 'a', leaseDurationMs: 5000, renewIntervalMs: 5000 }),
-      /renewIntervalMs \(5000\) must be less than leaseDurationMs \(5000\)/,
-    );
+    assert.equal(new KubernetesLeaseStore({ kubeConfig, namespace: 'other', leaseName: 'l' }).name, 'other/l');
   });
 
   void test('creates the Lease when absent, over HTTPS with the service-account token and namespace', async () => {
     const name = nextLeaseName();
-    const a = candidate(prefixA, 'pod-a', name);
+    const a = await candidate(prefixA, 'pod-a', name);
     const seen = changes(a);
     await a.start();
     assert.equal(a.isLeader(), true, 'leader once the first round created the Lease');
     assert.deepEqual(seen, [true]);
 
-    const lease = api.lease(name);
+    const lease = leaseOf(name);
     assert.ok(lease, 'Lease stored in the namespace from the service-account dir');
     assert.equal(lease.spec.holderIdentity, 'pod-a');
     assert.equal(lease.spec.leaseDurationSeconds, 15);
@@ -311,19 +166,20 @@ void describe('KubernetesLeaseLeader against a fake API server over HTTPS', () =
     assert.ok(mine.every((r) => r.authorization === 'Bearer token-a'), 'bearer token read from the token file');
   });
 
-  void test('the holder renews: renewTime advances, holder, acquireTime and transitions stay', async () => {
+  void test('the holder renews with PUT: renewTime advances, holder, acquireTime and transitions stay', async () => {
     const name = nextLeaseName();
-    const a = candidate(prefixA, 'pod-a', name);
+    const a = await candidate(prefixA, 'pod-a', name);
     await a.start();
-    const acquired = api.lease(name)?.spec.acquireTime;
-    await waitFor('three renewals', () => api.requestsBy('token-a', name).filter((r) => r.method === 'PUT' && r.status === 200).length >= 3);
+    const acquired = leaseOf(name)?.spec.acquireTime;
+    await until('three renewals', () => api.requestsBy('token-a', name).filter((r) => r.method === 'PUT' && r.status === 200).length >= 3);
 
     const puts = api.requestsBy('token-a', name).filter((r) => r.method === 'PUT');
     const renewTimes = puts.map((r) => r.body?.spec.renewTime ?? '');
     for (const put of puts) {
       assert.equal(put.body?.spec.holderIdentity, 'pod-a');
-      assert.equal(put.body?.spec.acquireTime, acquired);
+      assert.equal(put.body?.spec.acquireTime, acquired, 'acquireTime goes back exactly as the server stored it');
       assert.equal(put.body?.spec.leaseTransitions, 0);
+      assert.ok(put.body?.metadata.resourceVersion, 'every PUT names the version it replaces');
     }
     assert.deepEqual([...renewTimes].sort(), renewTimes, 'renewTime never goes back');
     assert.ok(renewTimes[renewTimes.length - 1]! > renewTimes[0]!, 'renewTime advances');
@@ -337,25 +193,25 @@ void describe('KubernetesLeaseLeader against a fake API server over HTTPS', () =
 
   void test('two candidates: exactly one leader', async () => {
     const name = nextLeaseName();
-    const a = candidate(prefixA, 'pod-a', name);
-    const b = candidate(prefixB, 'pod-b', name);
+    const a = await candidate(prefixA, 'pod-a', name);
+    const b = await candidate(prefixB, 'pod-b', name);
     const watch = watchLeaders([a, b]);
     await Promise.all([a.start(), b.start()]);
-    await waitFor('a leader', () => a.isLeader() || b.isLeader());
+    await until('a leader', () => a.isLeader() || b.isLeader());
     const [leader, follower, followerToken] = a.isLeader() ? [a, b, 'token-b'] : [b, a, 'token-a'];
     const seenByFollower = api.requestsBy(followerToken, name).length;
-    await waitFor('the follower to campaign five more rounds', () => api.requestsBy(followerToken, name).length >= seenByFollower + 5);
+    await until('the follower to campaign five more rounds', () => api.requestsBy(followerToken, name).length >= seenByFollower + 5);
 
     assert.equal(leader.isLeader(), true);
     assert.equal(follower.isLeader(), false);
     assert.equal(watch.mostAtOnce(), 1, 'never two leaders at once');
-    assert.equal(api.lease(name)?.spec.holderIdentity, leader === a ? 'pod-a' : 'pod-b');
+    assert.equal(leaseOf(name)?.spec.holderIdentity, leader === a ? 'pod-a' : 'pod-b');
   });
 
-  void test('a 409 Conflict on renewal means not leader, and it stays follower of the new holder', async () => {
+  void test('a 409 Conflict on renewal is a conflict: not leader, then follower of the new holder', async () => {
     const now = Date.parse('2030-01-01T00:00:00Z');
     const name = nextLeaseName();
-    const a = candidate(prefixA, 'pod-a', name, { clock: () => now });
+    const a = await candidate(prefixA, 'pod-a', name, { clock: () => now });
     const seen = changes(a);
     await a.start();
     assert.equal(a.isLeader(), true);
@@ -367,7 +223,7 @@ void describe('KubernetesLeaseLeader against a fake API server over HTTPS', () =
       assert.ok(current && method === 'PUT');
       api.put(NAMESPACE, { ...current, spec: { ...current.spec, holderIdentity: 'pod-x', renewTime: new Date(now).toISOString() } });
     };
-    await waitFor('a to step down', () => !a.isLeader());
+    await until('a to step down', () => !a.isLeader());
     assert.deepEqual(seen, [true, false], 'onChange(false) fired');
     assert.ok(
       api.requestsBy('token-a', name).some((r) => r.method === 'PUT' && r.status === 409),
@@ -375,14 +231,14 @@ void describe('KubernetesLeaseLeader against a fake API server over HTTPS', () =
     );
 
     const seenSoFar = api.requestsBy('token-a', name).length;
-    await waitFor('three more rounds', () => api.requestsBy('token-a', name).length >= seenSoFar + 3);
+    await until('three more rounds', () => api.requestsBy('token-a', name).length >= seenSoFar + 3);
     assert.equal(a.isLeader(), false, 'a fresh lease held by another is not taken');
-    assert.equal(api.lease(name)?.spec.holderIdentity, 'pod-x');
+    assert.equal(leaseOf(name)?.spec.holderIdentity, 'pod-x');
   });
 
-  void test('a 409 on create (another candidate created it first) means not leader', async () => {
+  void test('a 409 on create (another candidate created it first) is a conflict: not leader', async () => {
     const name = nextLeaseName();
-    const a = candidate(prefixA, 'pod-a', name, { clock: () => Date.parse('2030-01-01T00:00:00Z') });
+    const a = await candidate(prefixA, 'pod-a', name, { clock: () => Date.parse('2030-01-01T00:00:00Z') });
     api.beforeWrite = (method, key) => {
       api.beforeWrite = undefined;
       assert.equal(method, 'POST');
@@ -394,11 +250,11 @@ void describe('KubernetesLeaseLeader against a fake API server over HTTPS', () =
       api.requestsBy('token-a', name).map((r) => [r.method, r.status]).slice(0, 2),
       [['GET', 404], ['POST', 409]],
     );
-    await waitFor('another round', () => api.requestsBy('token-a', name).length >= 3);
+    await until('another round', () => api.requestsBy('token-a', name).length >= 3);
     assert.equal(a.isLeader(), false);
   });
 
-  void test('takes over an expired lease once it has not changed for its duration, by our clock', async () => {
+  void test('takes over an expired lease: holder, transitions and MicroTimes as the server stores them', async () => {
     let now = Date.parse('2030-01-01T00:00:00Z');
     const name = nextLeaseName();
     api.put(NAMESPACE, {
@@ -413,110 +269,75 @@ void describe('KubernetesLeaseLeader against a fake API server over HTTPS', () =
         leaseTransitions: 3,
       },
     });
-    const b = candidate(prefixB, 'pod-b', name, { clock: () => now });
+    const b = await candidate(prefixB, 'pod-b', name, { clock: () => now });
     await b.start();
     assert.equal(b.isLeader(), false, 'first sight of a record starts its expiry clock');
-    await waitFor('three rounds', () => api.requestsBy('token-b', name).length >= 3);
-    assert.equal(b.isLeader(), false, 'not before leaseDurationSeconds have passed');
 
-    now += 14_000;
-    const before14 = api.requestsBy('token-b', name).length;
-    await waitFor('two rounds at +14 s', () => api.requestsBy('token-b', name).length >= before14 + 2);
-    assert.equal(b.isLeader(), false, 'still valid at +14 s');
-
-    now += 1_001;
-    await waitFor('b to take over', () => b.isLeader());
-    const lease = api.lease(name);
+    now += 15_001;
+    await until('b to take over', () => b.isLeader());
+    const lease = leaseOf(name);
     assert.equal(lease?.spec.holderIdentity, 'pod-b');
     assert.equal(lease?.spec.leaseTransitions, 4);
     assert.equal(lease?.spec.acquireTime, lease?.spec.renewTime);
     assert.equal(lease?.spec.renewTime, new Date(now).toISOString().replace('Z', '000Z'));
   });
 
-  void test('renewal answered with 500: leadership ends at that failed round, then comes back', async () => {
+  void test('a renewal answered with 500 ends leadership; it comes back once the server answers', async () => {
     const name = nextLeaseName();
-    const a = candidate(prefixA, 'pod-a', name, { leaseDurationMs: 5_000, renewIntervalMs: 50 });
+    const a = await candidate(prefixA, 'pod-a', name, { leaseDurationMs: 5_000, renewIntervalMs: 50 });
     const seen = changes(a);
     await a.start();
     assert.equal(a.isLeader(), true);
 
     api.failWith = 500;
-    const failedAt = Date.now();
-    await waitFor('a to step down', () => !a.isLeader(), 5_000);
-    const elapsed = Date.now() - failedAt;
-    // The deadline alone would take up to 5 s; a failed round must not wait for it.
-    assert.ok(elapsed < 1_000, `stepped down ${elapsed} ms after renewals started failing`);
+    await until('a to step down', () => !a.isLeader());
     assert.deepEqual(seen, [true, false]);
     assert.ok(api.requestsBy('token-a', name).some((r) => r.status === 500));
 
     api.failWith = undefined;
-    await waitFor('a to lead again', () => a.isLeader());
-    assert.equal(api.lease(name)?.spec.holderIdentity, 'pod-a');
-    assert.equal(api.lease(name)?.spec.leaseTransitions, 0, 'same holder: no transition');
+    await until('a to lead again', () => a.isLeader());
+    assert.equal(leaseOf(name)?.spec.holderIdentity, 'pod-a');
+    assert.equal(leaseOf(name)?.spec.leaseTransitions, 0, 'same holder: no transition');
   });
 
-  void test('an API server that stops answering: leadership ends at the local deadline, not when a call returns', async () => {
+  void test('an API server that stops answering: leadership ends while the call hangs, and stop() aborts it', async () => {
     const name = nextLeaseName();
-    const a = candidate(prefixA, 'pod-a', name, { leaseDurationMs: 1_000, renewIntervalMs: 100, requestTimeoutMs: 60_000 });
+    const a = await candidate(prefixA, 'pod-a', name, { leaseDurationMs: 1_000, renewIntervalMs: 100, requestTimeoutMs: 60_000 });
     const seen = changes(a);
     await a.start();
     assert.equal(a.isLeader(), true);
 
     api.hang = true;
-    const hungAt = Date.now();
     // Not calling isLeader(): the deadline timer alone must fire onChange(false).
-    await waitFor('onChange(false)', () => seen.includes(false), 3_000);
-    const elapsed = Date.now() - hungAt;
-    assert.ok(elapsed <= 1_000 + 150, `stepped down ${elapsed} ms after the API hung (lease 1000 ms)`);
+    await until('onChange(false)', () => seen.includes(false));
     assert.equal(a.isLeader(), false);
     assert.ok(api.requestsBy('token-a', name).at(-1)?.status === 0, 'the renewal is still unanswered');
 
     api.hang = false;
-    const stopStarted = Date.now();
-    await a.stop();
-    assert.ok(Date.now() - stopStarted < 5_000, 'stop() aborts the hung call instead of waiting for it');
+    await a.stop(); // a request timeout of 60 s: only the abort ends the hung call within the test's time
   });
 
   void test('stop() releases the lease so another candidate takes over at once', async () => {
     const now = Date.parse('2030-01-01T00:00:00Z'); // frozen: expiry can never happen
     const name = nextLeaseName();
-    const a = candidate(prefixA, 'pod-a', name, { clock: () => now });
-    const b = candidate(prefixB, 'pod-b', name, { clock: () => now });
-    const seenA = changes(a);
+    const a = await candidate(prefixA, 'pod-a', name, { clock: () => now });
+    const b = await candidate(prefixB, 'pod-b', name, { clock: () => now });
     await a.start();
     await b.start();
-    await waitFor('b to campaign', () => api.requestsBy('token-b', name).length >= 2);
+    await until('b to campaign', () => api.requestsBy('token-b', name).length >= 2);
     assert.equal(a.isLeader(), true);
     assert.equal(b.isLeader(), false);
 
     await a.stop();
-    await a.stop(); // safe twice
-    assert.equal(a.isLeader(), false);
-    assert.deepEqual(seenA, [true, false]);
     const last = api.requestsBy('token-a', name).at(-1);
     assert.equal(last?.method, 'PUT');
     assert.equal(last?.status, 200);
     assert.equal(last?.body?.spec.holderIdentity, '', 'holder cleared');
     assert.equal(last?.body?.spec.leaseDurationSeconds, 1);
 
-    await waitFor('b to take over without any expiry', () => b.isLeader());
-    assert.equal(api.lease(name)?.spec.holderIdentity, 'pod-b');
-    assert.equal(api.lease(name)?.spec.leaseTransitions, 1);
-  });
-
-  void test('a follower stopping does not touch the lease', async () => {
-    const name = nextLeaseName();
-    const a = candidate(prefixA, 'pod-a', name);
-    const b = candidate(prefixB, 'pod-b', name);
-    await a.start();
-    await b.start();
-    assert.equal(b.isLeader(), false);
-    await b.stop();
-    assert.ok(
-      api.requestsBy('token-b', name).every((r) => r.method === 'GET'),
-      'a follower only ever reads',
-    );
-    assert.equal(api.lease(name)?.spec.holderIdentity, 'pod-a');
+    await until('b to take over without any expiry', () => b.isLeader());
+    assert.equal(leaseOf(name)?.spec.holderIdentity, 'pod-b');
+    assert.equal(leaseOf(name)?.spec.leaseTransitions, 1);
   });
 
   void test('every request carried a service-account bearer token', () => {

@@ -1,33 +1,31 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { createConnection, type Connection, type ConnectionOptions, type RowDataPacket } from 'mysql2/promise';
+import { createConnection, type Connection, type RowDataPacket } from 'mysql2/promise';
 import { pino } from 'pino';
-import { defaultLockName, MysqlLockLeader } from '../../src/leader/mysql-lock-leader.js';
-import { watchLeaders } from '../helpers/leaders.js';
+import { defaultLockName, MysqlLockLeader, type MysqlLockLeaderOptions } from '../../src/leader/mysql-lock-leader.js';
+import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
+import { changes, watchLeaders } from '../helpers/leaders.js';
 
-const SERVER: ConnectionOptions = { host: '127.0.0.1', port: 3306, user: 'root', password: '', database: 'test' };
 /** TEST_LOG=debug shows the leaders' logs. */
 const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
 
-/** Polls until `check` holds; fails with `what` after `timeoutMs`. */
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+/** Polls `check` every 10 ms until it holds; fails naming `what` after `timeoutMs`. */
+function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<true> {
+  return waitFor(async () => (await check()) || undefined, { timeoutMs, intervalMs: 10, message: what });
 }
 
 void describe('MysqlLockLeader against the real server', () => {
+  let db: FreshDatabase;
   let observer: Connection;
   const running: MysqlLockLeader[] = [];
-  const databases: string[] = [];
+  const databases: FreshDatabase[] = [];
   let counter = 0;
-  const uniqueLockName = (): string => `sluice-test-${process.pid}-${Date.now()}-${++counter}`;
+  // Lock names are server-wide: the database's own name keeps them apart from other files'.
+  const uniqueLockName = (): string => `sluice-test-${db.name}-${++counter}`;
 
   function candidate(
     lockName: string | undefined,
-    connection: ConnectionOptions = SERVER,
+    connection: MysqlLockLeaderOptions['connection'] = db.url,
     timing = { renewIntervalMs: 100, maxBackoffMs: 400 },
   ): MysqlLockLeader {
     const leader = new MysqlLockLeader({ connection, lockName, ...timing, logger });
@@ -35,11 +33,6 @@ void describe('MysqlLockLeader against the real server', () => {
     return leader;
   }
 
-  function changes(leader: MysqlLockLeader): boolean[] {
-    const seen: boolean[] = [];
-    leader.onChange((state) => seen.push(state));
-    return seen;
-  }
 
   /** The connection id holding `name` (IS_USED_LOCK), or null when it is free. */
   async function holderOf(name: string): Promise<number | null> {
@@ -48,7 +41,8 @@ void describe('MysqlLockLeader against the real server', () => {
   }
 
   before(async () => {
-    observer = await createConnection(SERVER);
+    db = await freshDatabase('lock_leader');
+    observer = await createConnection(db.url);
   });
 
   afterEach(async () => {
@@ -56,8 +50,9 @@ void describe('MysqlLockLeader against the real server', () => {
   });
 
   after(async () => {
-    for (const db of databases) await observer.query(`DROP DATABASE IF EXISTS \`${db}\``);
-    await observer.end();
+    await observer?.end();
+    for (const extra of databases) await extra.drop();
+    await db?.drop();
   });
 
   void test('exactly one of two candidates leads', async () => {
@@ -66,7 +61,7 @@ void describe('MysqlLockLeader against the real server', () => {
     const b = candidate(name);
     const watch = watchLeaders([a, b]);
     await Promise.all([a.start(), b.start()]);
-    await waitFor('a leader', () => a.isLeader() || b.isLeader());
+    await until('a leader', () => a.isLeader() || b.isLeader());
     const follower = a.isLeader() ? b : a;
 
     // The follower keeps trying and keeps failing while the leader's session holds the lock.
@@ -94,7 +89,7 @@ void describe('MysqlLockLeader against the real server', () => {
     assert.deepEqual(seenA, [false]);
     assert.notEqual(await holderOf(name), heldByA, 'released: a no longer holds it once stop() resolves');
 
-    await waitFor('b to take over', () => b.isLeader());
+    await until('b to take over', () => b.isLeader());
     const heldByB = await holderOf(name);
     assert.notEqual(heldByB, null);
     assert.notEqual(heldByB, heldByA);
@@ -102,8 +97,8 @@ void describe('MysqlLockLeader against the real server', () => {
 
   void test("a killed leader connection ends its leadership at once; the other takes over; it reconnects", async () => {
     const name = uniqueLockName();
-    // a's own rounds are 2 s apart: only the connection's error event can end it sooner.
-    const a = candidate(name, SERVER, { renewIntervalMs: 2_000, maxBackoffMs: 2_000 });
+    // a's own rounds are 4 s apart: only the connection's error event can end it sooner.
+    const a = candidate(name, db.url, { renewIntervalMs: 4_000, maxBackoffMs: 4_000 });
     await a.start();
     const b = candidate(name);
     await b.start();
@@ -115,9 +110,9 @@ void describe('MysqlLockLeader against the real server', () => {
     assert.ok(killed !== null);
     await observer.query(`KILL ${Number(killed)}`);
 
-    await waitFor('a to notice, well before its next round', () => !a.isLeader(), 1_000);
+    await until('a to notice, well before its next round', () => !a.isLeader(), 3_000);
     assert.deepEqual(seenA, [false], 'onChange(false) fired');
-    await waitFor('b to take over', () => b.isLeader());
+    await until('b to take over', () => b.isLeader());
     const holder = await holderOf(name);
     assert.notEqual(holder, null);
     assert.notEqual(holder, killed);
@@ -125,22 +120,19 @@ void describe('MysqlLockLeader against the real server', () => {
 
     // a reconnects with backoff and is the one left to lead once b goes away.
     await b.stop();
-    await waitFor('a to lead again on a new connection', () => a.isLeader());
+    await until('a to lead again on a new connection (a 3-5 s backoff, then 4-4.8 s rounds)', () => a.isLeader(), 20_000);
     assert.notEqual(await holderOf(name), killed);
     assert.deepEqual(seenA, [false, true]);
   });
 
   void test('the default lock name is per database, so two databases elect two leaders', async () => {
-    const dbs = [`sluice_leader_${process.pid}_1`, `sluice_leader_${process.pid}_2`];
-    for (const db of dbs) {
-      await observer.query(`CREATE DATABASE IF NOT EXISTS \`${db}\``);
-      databases.push(db);
-    }
-    const [one, two] = dbs.map((database) => candidate(undefined, { ...SERVER, database }));
+    const dbs = [await freshDatabase('lock_leader_one'), await freshDatabase('lock_leader_two')];
+    databases.push(...dbs);
+    const [one, two] = dbs.map((database) => candidate(undefined, database.url));
     assert.ok(one && two);
     await Promise.all([one.start(), two.start()]);
-    assert.equal(one.name, `sluice-leader:${dbs[0]}`);
-    assert.equal(two.name, `sluice-leader:${dbs[1]}`);
+    assert.equal(one.name, `sluice-leader:${dbs[0]?.name}`);
+    assert.equal(two.name, `sluice-leader:${dbs[1]?.name}`);
     assert.equal(one.isLeader(), true);
     assert.equal(two.isLeader(), true);
   });

@@ -57,6 +57,16 @@ describe('/healthz, /readyz and /metrics', () => {
     assert.doesNotMatch(body, /job_id=/, 'no job ids in labels');
   });
 
+  it('counts statements and failed statements through the database hook, by name and retryability', async () => {
+    await assert.rejects(daemon.db.run('testMissingTable', 'SELECT * FROM no_such_table'), /no_such_table/);
+    await daemon.db.run('testSelectOne', 'SELECT 1');
+    const { body } = await get('/metrics');
+    assert.ok(body.includes('sluice_db_statements_total{statement="testMissingTable"} 1'), 'a failed statement is counted');
+    assert.ok(body.includes('sluice_db_errors_total{statement="testMissingTable",retryable="false"} 1'), 'and counted as an error');
+    assert.ok(body.includes('sluice_db_statements_total{statement="testSelectOne"} 1'));
+    assert.doesNotMatch(body, /sluice_db_errors_total\{statement="testSelectOne"/, 'a statement that succeeded is no error');
+  });
+
   it('readiness turns false while stopping', async () => {
     const stopping = daemon.stop();
     assert.equal(daemon.isReady(), false);

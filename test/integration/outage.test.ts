@@ -1,22 +1,10 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
-import { LocalMysqlServer } from '../../scripts/local-mysql.js';
+import { freePort, LocalMysqlServer } from '../../scripts/local-mysql/server.js';
 import { spawnDaemon, testEnv, type DaemonProcess } from '../helpers/daemon.js';
 import { freshDatabase, POOL_OPTIONS, waitFor, type FreshDatabase } from '../helpers/database.js';
 import { createEffectsTable, insertJobs } from '../helpers/factory.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function readyz(port: number): Promise<number> {
   try {

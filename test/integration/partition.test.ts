@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
 import { spawnDaemon, testEnv, waitForWorker, type DaemonProcess } from '../helpers/daemon.js';
-import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
+import { type FreshDatabase, freshDatabase, queriesOn, waitFor } from '../helpers/database.js';
 import { createEffectsTable, insertJobs } from '../helpers/factory.js';
 import { PartitionProxy } from '../helpers/proxy.js';
 
@@ -11,10 +11,7 @@ let pool: mysql.Pool;
 let proxy: PartitionProxy;
 const replicas: DaemonProcess[] = [];
 
-async function rows(sql: string, params: unknown[] = []): Promise<mysql.RowDataPacket[]> {
-  const [r] = await pool.query<mysql.RowDataPacket[]>(sql, params);
-  return r;
-}
+const { rows } = queriesOn(() => pool);
 
 describe('a replica cut off from the database (a TCP proxy drops its connections)', () => {
   before(async () => {

@@ -2,16 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
 import { spawnDaemon, spawnReplicas, stopReplicas, testEnv, waitForWorker, type DaemonProcess } from '../helpers/daemon.js';
-import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
+import { type FreshDatabase, freshDatabase, queriesOn, waitFor } from '../helpers/database.js';
 import { createEffectsTable, insertJobs, jobsByStatus } from '../helpers/factory.js';
 
 let db: FreshDatabase;
 let pool: mysql.Pool;
 
-async function rows(sql: string, params: unknown[] = []): Promise<mysql.RowDataPacket[]> {
-  const [r] = await pool.query<mysql.RowDataPacket[]>(sql, params);
-  return r;
-}
+const { rows } = queriesOn(() => pool);
 
 function startReplicas(names: string[], extra: Record<string, string> = {}): Promise<DaemonProcess[]> {
   return spawnReplicas(db.url, pool, names, { SLUICE_CONCURRENCY: '8', ...extra });

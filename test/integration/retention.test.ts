@@ -6,7 +6,7 @@ import { migrate } from '../../src/db/migrate.js';
 import { SluiceEvents } from '../../src/events.js';
 import type { Leader } from '../../src/leader/leader.js';
 import { RetentionPublisher } from '../../src/publishers/retention-publisher.js';
-import { freshDatabase, type FreshDatabase } from '../helpers/database.js';
+import { count as countRows, type FreshDatabase, freshDatabase } from '../helpers/database.js';
 
 let fresh: FreshDatabase;
 let pool: mysql.Pool;
@@ -16,9 +16,9 @@ function leader(is: boolean): Leader {
   return { start: () => Promise.resolve(), stop: () => Promise.resolve(), isLeader: () => is, onChange: () => undefined };
 }
 
-async function count(where: string): Promise<number> {
-  const [r] = await pool.query<mysql.RowDataPacket[]>(`SELECT COUNT(*) n FROM jobs WHERE ${where}`);
-  return Number(r[0]?.n);
+/** Jobs matching a WHERE clause. */
+function count(where: string): Promise<number> {
+  return countRows(pool, `SELECT COUNT(*) n FROM jobs WHERE ${where}`);
 }
 
 describe('retention: the leader prunes old finished jobs in small batches', () => {

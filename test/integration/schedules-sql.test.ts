@@ -8,7 +8,7 @@ import { schedulesAdvance, schedulesLockDue, schedulesPeek } from '../../src/db/
 import { inTransaction } from '../../src/db/transaction.js';
 import { SluiceEvents, type SluiceEventMap } from '../../src/events.js';
 import { SchedulesPublisher } from '../../src/publishers/schedules-publisher.js';
-import { freshDatabase, POOL_OPTIONS, type FreshDatabase } from '../helpers/database.js';
+import { type FreshDatabase, freshDatabase, POOL_OPTIONS, queriesOn } from '../helpers/database.js';
 
 let fresh: FreshDatabase;
 let pool: mysql.Pool;
@@ -17,10 +17,7 @@ let events: SluiceEvents;
 let ticked: Array<SluiceEventMap['schedule:ticked']>;
 let invalid: Array<SluiceEventMap['schedule:invalid']>;
 
-async function rows(sql: string, params: unknown[] = []): Promise<mysql.RowDataPacket[]> {
-  const [r] = await pool.query<mysql.RowDataPacket[]>(sql, params);
-  return r;
-}
+const { rows } = queriesOn(() => pool);
 
 async function schedule(name: string): Promise<mysql.RowDataPacket> {
   const [row] = await rows('SELECT * FROM job_schedules WHERE name = ?', [name]);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
 import { spawnDaemon, testEnv, waitForWorker, type DaemonProcess } from '../helpers/daemon.js';
-import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
+import { type FreshDatabase, freshDatabase, queriesOn, waitFor } from '../helpers/database.js';
 import { createEffectsTable } from '../helpers/factory.js';
 
 // Three real daemon processes (node dist/main.js) evaluate the same schedule rows.
@@ -11,10 +11,7 @@ let db: FreshDatabase;
 let pool: mysql.Pool;
 let replicas: DaemonProcess[] = [];
 
-async function rows(sql: string, params: unknown[] = []): Promise<mysql.RowDataPacket[]> {
-  const [r] = await pool.query<mysql.RowDataPacket[]>(sql, params);
-  return r;
-}
+const { rows } = queriesOn(() => pool);
 
 async function startReplicas(names = ['s1', 's2', 's3']): Promise<void> {
   replicas = names.map((name) => spawnDaemon(testEnv(db.url, { SLUICE_WORKER_ID: name, SLUICE_CONCURRENCY: '4' })));

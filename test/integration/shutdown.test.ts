@@ -2,17 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
 import { spawnDaemon, testEnv, waitForWorker } from '../helpers/daemon.js';
-import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
+import { type FreshDatabase, freshDatabase, queriesOn, waitFor } from '../helpers/database.js';
 import { getJob, insertJobs, jobsByStatus } from '../helpers/factory.js';
 import { PartitionProxy } from '../helpers/proxy.js';
 
 let db: FreshDatabase;
 let pool: mysql.Pool;
 
-async function count(sql: string, params: unknown[] = []): Promise<number> {
-  const [rows] = await pool.query<mysql.RowDataPacket[]>(sql, params);
-  return Number(rows[0]?.n);
-}
+const { count } = queriesOn(() => pool);
 
 describe('graceful shutdown (real child process, real SIGTERM)', () => {
   before(async () => {
@@ -20,6 +17,21 @@ describe('graceful shutdown (real child process, real SIGTERM)', () => {
     pool = db.pool;
   });
   after(async () => db?.drop());
+
+  it('a stop while the database is unreachable ends the start-up backoff at once and exits 0', async () => {
+    // Nothing listens on port 1: every try fails at once and the backoff doubles.
+    const daemon = spawnDaemon(testEnv('mysql://root@127.0.0.1:1/sluice', { SLUICE_WORKER_ID: 'never-up', LOG_LEVEL: 'debug' }));
+    // The fifth failure waits 4 s (± 25 %) before the sixth try.
+    await daemon.waitForOutput('"failures":5', 20_000);
+    const waiting = Number(/"failures":5,"retry_in_ms":(\d+)/.exec(daemon.output())?.[1]);
+    assert.ok(waiting >= 3000, `the pending wait is ${waiting} ms`);
+    const stopAt = Date.now();
+    daemon.proc.kill('SIGTERM');
+    assert.equal(await daemon.exited, 0, daemon.output());
+    const took = Date.now() - stopAt;
+    assert.ok(took < waiting, `exited ${took} ms after SIGTERM, before the ${waiting} ms wait was over`);
+    assert.doesNotMatch(daemon.output(), /"failures":6/, 'no try after the stop');
+  });
 
   it('hands queued jobs back at once, lets running ones finish within the grace, exits 0', async () => {
     const daemon = spawnDaemon(

@@ -103,7 +103,7 @@ describe('workflows in SQL: counting, release, fail-fast, ends of waiting jobs, 
     fresh = await freshDatabase('workflows_sql');
     pool = fresh.pool;
     metrics = new Metrics();
-    db = new Database({ url: fresh.url, connectionLimit: 4, metrics });
+    db = new Database({ url: fresh.url, connectionLimit: 4, onStatement: (statement) => metrics.dbStatements.inc({ statement }) });
     await migrate(db);
   });
   after(async () => {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { errorBackoffMs, jitter, retryDelayMs } from '../../src/backoff.js';
-import { TokenBucket } from '../../src/token-bucket.js';
 
 describe('retry backoff', () => {
   it('doubles per attempt, with jitter within [base·2^(n-1), 2·base·2^(n-1)]', () => {
@@ -33,29 +32,5 @@ describe('retry backoff', () => {
     assert.equal(jitter(1000, () => 0), 900);
     assert.equal(jitter(1000, () => 0.5), 1000);
     assert.equal(jitter(1000, () => 1), 1100);
-  });
-});
-
-describe('TokenBucket (claim budgets)', () => {
-  it('starts full, refills at the rate, never beyond its size', () => {
-    let now = 0;
-    const bucket = new TokenBucket(10, 5, () => now);
-    assert.equal(bucket.available(), 5);
-    bucket.take(5);
-    assert.equal(bucket.available(), 0);
-    now = 250;
-    assert.equal(bucket.available(), 2);
-    assert.equal(bucket.msUntilToken(), 0);
-    now = 10_000;
-    assert.equal(bucket.available(), 5);
-  });
-
-  it('tells how long until the next token', () => {
-    let now = 0;
-    const bucket = new TokenBucket(4, 1, () => now);
-    bucket.take(1);
-    assert.equal(bucket.msUntilToken(), 250);
-    now = 100;
-    assert.equal(bucket.msUntilToken(), 150);
   });
 });
