@@ -99,6 +99,13 @@ export class Daemon {
         this.dbHealthy = healthy;
         this.metrics.ready.set(this.isReady() ? 1 : 0);
         this.events.emit('db:health', { healthy });
+        // Back: every loop and the writer try now, not at the end of their backoff. The
+        // leader waits one dead-after span after an outage before declaring anyone dead;
+        // heartbeats and the outcomes kept through the outage must land well within it.
+        if (healthy) {
+          for (const poller of Object.values(this.pollers)) poller.poke();
+          this.writer?.retryNow();
+        }
       },
     });
     this.registry = new HandlerRegistry({ sleep: sleepHandler, http: createHttpHandler({ allow: config.httpAllow }) });
@@ -262,7 +269,9 @@ export class Daemon {
       ready,
     };
     for (const [name, publisher] of Object.entries(publishers)) {
-      this.pollers[name] = new Poller(publisher, logger, this.events);
+      // Backoff after errors stays under a heartbeat: a replica must beat again soon after
+      // the database returns, or the leader takes it for dead.
+      this.pollers[name] = new Poller(publisher, logger, this.events, { maxBackoffMs: config.heartbeatMs });
       this.pollers[name].start();
     }
     this.metrics.ready.set(this.isReady() ? 1 : 0);

@@ -49,6 +49,8 @@ export class Batcher<I, R> {
   private closed = false;
   /** performance.now() of the first failure of the write now being retried. */
   private failingSince: number | undefined;
+  /** Ends the current retry backoff early. */
+  private wake: (() => void) | undefined;
 
   constructor(private readonly opts: BatcherOptions<I, R>) {}
 
@@ -87,6 +89,11 @@ export class Batcher<I, R> {
   /** Writes what waits now, without waiting for the delay. */
   flush(): void {
     this.kick();
+  }
+
+  /** A write waiting out its backoff tries again now (the database is back). */
+  retryNow(): void {
+    this.wake?.();
   }
 
   /** Resolves once everything queued so far is written, or when `deadline` (epoch ms) passes. */
@@ -154,13 +161,26 @@ export class Batcher<I, R> {
           return;
         }
         this.failingSince ??= performance.now();
-        if (!this.closed) await new Promise((r) => setTimeout(r, errorBackoffMs(failures)));
+        if (!this.closed) await this.backoff(failures);
         if (this.closed) {
           for (const w of batch) w.reject(err);
           return;
         }
       }
     }
+  }
+
+  /** Waits before the next try, at most 2 s (outcomes are precious), unless woken. */
+  private backoff(failures: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        if (this.wake === done) this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, errorBackoffMs(failures, { maxMs: 2000 }));
+      this.wake = done;
+    });
   }
 
   /** Writes a refused batch in halves until the refused items stand alone. */
@@ -197,7 +217,7 @@ export class Batcher<I, R> {
           w.reject(err);
           return;
         }
-        await new Promise((r) => setTimeout(r, errorBackoffMs(failures)));
+        await this.backoff(failures);
       }
     }
   }

@@ -73,6 +73,12 @@ export class StateWriter {
     });
   }
 
+  /** Writes waiting out a backoff try again now (the database is back). */
+  retryNow(): void {
+    this.starts.retryNow();
+    this.finishes.retryNow();
+  }
+
   /** ms the oldest unwritten state write has been failing (0 while writes succeed). */
   stuckForMs(): number {
     return Math.max(this.starts.failingForMs(), this.finishes.failingForMs());

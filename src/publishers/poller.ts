@@ -26,6 +26,7 @@ export class Poller {
     private readonly target: Pollable,
     private readonly logger: Logger,
     private readonly events?: SluiceEvents,
+    private readonly opts: { maxBackoffMs?: number } = {},
   ) {}
 
   start(): void {
@@ -53,7 +54,7 @@ export class Poller {
       } catch (thrown) {
         this.failures++;
         const error = coerceError(thrown);
-        delay = errorBackoffMs(this.failures);
+        delay = errorBackoffMs(this.failures, { maxMs: this.opts.maxBackoffMs ?? 30_000 });
         this.events?.emit('loop:error', { loop: this.target.name, error, failures: this.failures });
         const log = this.failures <= 3 || this.failures % 20 === 0 ? 'warn' : 'debug';
         this.logger[log]({ loop: this.target.name, err: error.message, failures: this.failures, retry_in_ms: delay }, 'poll failed; backing off');
