@@ -126,7 +126,7 @@ function startReplica(id: string, extra: Record<string, string>): Replica {
   const proc = spawn(process.execPath, [...(env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), 'dist/main.js'], {
     cwd: ROOT,
     // SLUICE_* in the bench's own environment pass through: they override the scenario's.
-    env: { PATH: env.PATH ?? '', DATABASE_URL: daemonUrl, SLUICE_WORKER_ID: id, SLUICE_HTTP_PORT: '0', LOG_LEVEL: 'warn', ...extra, ...passThrough() },
+    env: { PATH: env.PATH ?? '', DATABASE_URL: daemonUrl, SLUICE_WORKER_ID: id, SLUICE_HTTP_PORT: '0', SLUICE_DASHBOARD_PORT: '0', LOG_LEVEL: 'warn', ...extra, ...passThrough() },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const exited = new Promise((r) => proc.on('exit', r));
