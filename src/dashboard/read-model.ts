@@ -170,7 +170,7 @@ export async function readJobList(db: Executor, filter: ListFilter, basePath: st
     const statuses = filter.status ? [filter.status] : [...ALL_STATUSES];
     const pairs: Array<[string, string]> = [];
     for (const status of statuses) {
-      let queues = filter.queue ? [filter.queue] : await jobsQueuesWithStatus(db, status);
+      let queues = filter.queue ? [filter.queue] : await jobsQueuesWithStatus(db, status, MAX_MERGED_QUEUES + 1);
       if (queues.length > MAX_MERGED_QUEUES) {
         notes.push(`Only the first ${MAX_MERGED_QUEUES} queues with ${status} jobs are listed; pick a queue to see the others.`);
         queues = queues.slice(0, MAX_MERGED_QUEUES);

@@ -21,10 +21,26 @@ export function isStatus(s: string): s is JobStatus {
 
 // ---------------------------------------------------------------- leader's snapshot
 
-/** Queues that have rows in `status`: a loose scan of jobs_list (one index dive per queue). Params: status. */
-export async function jobsQueuesWithStatus(db: Executor, status: string): Promise<string[]> {
-  const rows = await db.run<Array<{ queue: string }>>('jobsQueuesWithStatus', 'SELECT queue FROM jobs WHERE status = ? GROUP BY queue', [status]);
-  return rows.map((r) => r.queue);
+/**
+ * Queues that have rows in `status`, in name order, at most `limit`: a loose scan done by
+ * hand, one index dive of jobs_list per queue found (`GROUP BY queue` reads every entry
+ * of the status instead: ~170 ms over 900,000 done rows on MariaDB 10.11).
+ * Params per dive: status, after.
+ */
+export async function jobsQueuesWithStatus(db: Executor, status: string, limit = 1000): Promise<string[]> {
+  const out: string[] = [];
+  for (let after = ''; out.length < limit; ) {
+    const rows = await db.run<Array<{ queue: string }>>(
+      'jobsNextQueueWithStatus',
+      'SELECT queue FROM jobs FORCE INDEX (jobs_list) WHERE status = ? AND queue > ? ORDER BY queue LIMIT 1',
+      [status, after],
+    );
+    const next = rows[0]?.queue;
+    if (next === undefined) break;
+    out.push(next);
+    after = next;
+  }
+  return out;
 }
 
 /** Rows of (status, queue), counting at most `cap` index entries. Params: status, queue, cap. */
