@@ -5,6 +5,7 @@ import {
   jobsCountCapped,
   jobsQueuesWithStatus,
   marksLockThroughput,
+  marksSeedThroughput,
   throughputAdd,
   throughputPrune,
   type CountRow,
@@ -62,8 +63,9 @@ export class DashboardSnapshotPublisher implements Pollable {
   async tick(): Promise<SnapshotTick> {
     const counts = await this.counts();
     await inTransaction(this.opts.db, 'countsReplace', (tx) => countsReplace(tx, counts, this.opts.worker));
+    await marksSeedThroughput(this.opts.db, BACKFILL_S);
     const { finished, behind } = await inTransaction(this.opts.db, 'throughput', async (tx) => {
-      const window = await marksLockThroughput(tx, LAG_S, BACKFILL_S, MAX_WINDOW_S);
+      const window = await marksLockThroughput(tx, LAG_S, MAX_WINDOW_S);
       if (!window) return { finished: 0, behind: false };
       const n = await throughputAdd(tx, window.from, window.to);
       return { finished: n, behind: Date.parse(window.to.replace(' ', 'T')) - Date.parse(window.from.replace(' ', 'T')) >= MAX_WINDOW_S * 1000 };

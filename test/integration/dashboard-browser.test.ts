@@ -31,10 +31,7 @@ async function visit(page: Page, path: string, shot?: string): Promise<void> {
   const res = await page.goto(base + path, { waitUntil: 'load' });
   assert.equal(res?.status(), 200, `${path} answered ${res?.status()}`);
   // Let the refresh script make its first poll: its errors count too.
-  await page.waitForFunction(() => {
-    const s = document.getElementById('refresh-state');
-    return !s || s.textContent !== '';
-  });
+  await page.waitForFunction("!document.getElementById('refresh-state') || document.getElementById('refresh-state').textContent !== ''");
   await page.waitForTimeout(300);
   page.off('console', onConsole);
   page.off('pageerror', onError);

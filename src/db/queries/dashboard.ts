@@ -78,23 +78,22 @@ export async function countsReplace(tx: Executor, rows: readonly CountRow[], wor
   );
 }
 
+/** Creates the throughput mark `backfillS` back on the first tick; outside the tick's transaction. Params: backfillS. */
+export async function marksSeedThroughput(db: Executor, backfillS: number): Promise<void> {
+  await db.run('marksSeedThroughput', `INSERT IGNORE INTO job_dashboard_marks (name, at) VALUES ('throughput', NOW(3) - INTERVAL ? SECOND)`, [backfillS]);
+}
+
 /**
  * Where throughput counting stands: the mark (NULL before the first tick) and the end of
  * the next window: at most `maxWindowS` past the mark, and `lagS` behind NOW(3), so a
  * row whose transaction commits a little after its finished_at was stamped is not missed.
- * Read FOR UPDATE inside the tick's transaction. Params: lagS, backfillS, maxWindowS.
+ * Read FOR UPDATE inside the tick's transaction (after marksSeedThroughput). Params: lagS, maxWindowS.
  */
 export async function marksLockThroughput(
   tx: Executor,
   lagS: number,
-  backfillS: number,
   maxWindowS: number,
 ): Promise<{ from: string; to: string } | undefined> {
-  await tx.run(
-    'marksSeedThroughput',
-    `INSERT IGNORE INTO job_dashboard_marks (name, at) VALUES ('throughput', NOW(3) - INTERVAL ? SECOND)`,
-    [backfillS],
-  );
   const rows = await tx.run<Array<{ from_at: string; to_at: string }>>(
     'marksLockThroughput',
     `SELECT at AS from_at, LEAST(NOW(3) - INTERVAL ? SECOND, at + INTERVAL ? SECOND) AS to_at
