@@ -48,7 +48,7 @@ export async function seedFinished(pool: mysql.Pool, total: number, batch = 250_
 }
 
 /** Median server time (ms) of `path` over `runs` loads, after one warm-up load. */
-export async function pageServerTime(base: string, path: string, runs = 5): Promise<number> {
+export async function pageServerTime(base: string, path: string, runs = 9): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i <= runs; i++) {
     const res = await fetch(base + path);

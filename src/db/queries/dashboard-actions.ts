@@ -42,10 +42,11 @@ export async function jobsActOnIds(db: Executor, action: JobAction, ids: readonl
  */
 export async function jobsActOnRange(db: Executor, action: JobAction, status: string, queue: string, limit: number, by: string): Promise<number> {
   const { set, where } = ACTION_SQL[action];
-  const params: unknown[] = action === 'approve' ? [by, status, queue, limit] : [status, queue, limit];
+  const key = `${status}/${queue}`;
+  const params: unknown[] = action === 'approve' ? [by, key, limit] : [key, limit];
   const res = await db.run<Affected>(
     `jobsActRange${cap(action)}`,
-    `UPDATE jobs FORCE INDEX (jobs_list) SET ${set} WHERE status = ? AND queue = ? AND ${where} ORDER BY id LIMIT ?`,
+    `UPDATE jobs FORCE INDEX (jobs_list) SET ${set} WHERE list_key = ? AND ${where} ORDER BY id LIMIT ?`,
     params,
   );
   return res.affectedRows;
