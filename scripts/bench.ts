@@ -31,6 +31,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
+import { dashboardPages, pageServerTime, seedFinished } from './dashboard-pages.js';
 import { resolveDatabaseServer } from './local-mysql/database-url.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -52,6 +53,9 @@ const USER = DB;
 const SCENARIOS = (env.BENCH_SCENARIOS ?? 'throughput,throughput-3,idle,load,latency,rate,big-table,fan-in').split(',').map((s) => s.trim());
 /** Children of the fan-in scenario's parent (and plain jobs of its baseline). */
 const FANIN_N = Number(env.BENCH_FANIN_N ?? 10_000);
+/** Finished rows the dashboard scenario measures its pages at, in turn (add 10000000 when there is time: ~4 min to seed here per 1 M). */
+const DASHBOARD_ROWS = (env.BENCH_DASHBOARD_ROWS ?? '10000,1000000').split(',').map(Number);
+const DASHBOARD_PORT = Number(env.BENCH_DASHBOARD_PORT ?? 19191);
 
 const server = new URL((await resolveDatabaseServer({ log: (line) => process.stderr.write(`bench: ${line}\n`) })).url);
 const rootUrl = `mysql://${server.username || 'root'}${server.password ? `:${server.password}` : ''}@${server.hostname}:${server.port || 3306}/`;
@@ -130,7 +134,7 @@ function startReplica(id: string, extra: Record<string, string>): Replica {
   const proc = spawn(process.execPath, [...(env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), 'dist/main.js'], {
     cwd: ROOT,
     // SLUICE_* in the bench's own environment pass through: they override the scenario's.
-    env: { PATH: env.PATH ?? '', DATABASE_URL: daemonUrl, SLUICE_WORKER_ID: id, SLUICE_HTTP_PORT: '0', LOG_LEVEL: 'warn', ...extra, ...passThrough() },
+    env: { PATH: env.PATH ?? '', DATABASE_URL: daemonUrl, SLUICE_WORKER_ID: id, SLUICE_HTTP_PORT: '0', SLUICE_DASHBOARD_PORT: '0', LOG_LEVEL: 'warn', ...extra, ...passThrough() },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const exited = new Promise((r) => proc.on('exit', r));
@@ -380,6 +384,37 @@ async function fanIn(): Promise<Result> {
   };
 }
 
+/**
+ * Dashboard: one replica serving the dashboard; finished rows seeded (MariaDB sequence
+ * engine) up to each of BENCH_DASHBOARD_ROWS in turn, then each page's server time
+ * (Server-Timing, median of 5 after a warm-up). A page that is O(history) shows it here.
+ */
+async function dashboard(): Promise<Result> {
+  await resetDatabase();
+  const daemon = startReplica('bench-1', { SLUICE_DASHBOARD_PORT: String(DASHBOARD_PORT), SLUICE_POLL_MS: '1000' });
+  await until(async () => Number((await q(`SELECT COUNT(*) n FROM ${DB}.job_workers`).catch(() => [{ n: 0 }]))[0]?.n) === 1, 60_000);
+  const pool = mysql.createPool({ uri: daemonUrl, connectionLimit: 2, dateStrings: true, charset: 'utf8mb4_unicode_ci' });
+  const base = `http://127.0.0.1:${DASHBOARD_PORT}`;
+  const [p] = await pool.query<mysql.ResultSetHeader>("INSERT INTO jobs (queue, type, status) VALUES ('q1', 'merge', 'waiting')");
+  await pool.query("INSERT INTO jobs (queue, type, status, finished_at, parent_id) SELECT 'q1', 'sleep', 'done', NOW(3), ? FROM seq_1_to_200", [p.insertId]);
+  const pages: Record<string, Record<string, number>> = {};
+  const seedSeconds: Record<string, number> = {};
+  try {
+    for (const rows of DASHBOARD_ROWS) {
+      const started = Date.now();
+      await seedFinished(pool, rows);
+      seedSeconds[rows] = Math.round((Date.now() - started) / 1000);
+      // Two snapshot ticks (5 s apart at a 1 s poll) so the counts are current.
+      await new Promise((r) => setTimeout(r, 11_000));
+      for (const path of dashboardPages(p.insertId)) (pages[path] ??= {})[rows] = await pageServerTime(base, path);
+    }
+  } finally {
+    await pool.end();
+  }
+  const peak = await stopReplicas([daemon]);
+  return { scenario: 'dashboard', replicas: 1, n: 0, jobs_per_s: null, statements_per_job: null, idle_statements_per_s: null, p50_pickup_ms: null, p99_pickup_ms: null, peak_rss_mb: peak, server_ms_by_page_and_rows: pages, seed_seconds: seedSeconds };
+}
+
 async function main(): Promise<void> {
   const runs: Record<string, () => Promise<Result>> = {
     throughput: () => throughput('throughput', 1),
@@ -391,6 +426,8 @@ async function main(): Promise<void> {
     'big-table': bigTable,
     'fan-in': fanIn,
   };
+  // Not in the default list: it seeds millions of rows. BENCH_SCENARIOS=dashboard.
+  runs.dashboard = dashboard;
   for (const name of SCENARIOS) {
     const run = runs[name];
     if (!run) throw new Error(`bench: unknown scenario "${name}" (known: ${Object.keys(runs).join(', ')})`);

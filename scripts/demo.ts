@@ -6,7 +6,8 @@
  * every third one stuck (`{"ms": null}`) with a 10 s timeout — prints the job table each
  * time it changes, and stops when every job is final: stuck jobs end CANCELLED! as dead.
  *
- * Knobs: DEMO_JOBS (30), DEMO_SLEEP_MS (1000), DEMO_TIMEOUT_MS (10000).
+ * Knobs: DEMO_JOBS (30), DEMO_SLEEP_MS (1000), DEMO_TIMEOUT_MS (10000), DEMO_KEEP=1 (leave the
+ * daemon and its dashboard running until Ctrl-C), SLUICE_DASHBOARD_PORT (9091).
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,8 @@ const JOBS = Number(process.env.DEMO_JOBS ?? 30);
 const SLEEP_MS = Number(process.env.DEMO_SLEEP_MS ?? 1000);
 const TIMEOUT_MS = Number(process.env.DEMO_TIMEOUT_MS ?? 10_000);
 const QUEUE = 'demo';
+const KEEP = ['1', 'true', 'yes'].includes(String(process.env.DEMO_KEEP ?? '').toLowerCase());
+const DASHBOARD_PORT = process.env.SLUICE_DASHBOARD_PORT ?? '9091';
 const COLUMNS = ['id', 'object_id', 'sleep', 'status', 'created_at', 'queued_at', 'started_at', 'finished_at', 'cancelled_at'] as const;
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -32,6 +35,8 @@ async function main(): Promise<number> {
       SLUICE_QUEUES: QUEUE,
       SLUICE_HTTP_PORT: process.env.SLUICE_HTTP_PORT ?? '0',
       SLUICE_WORKER_ID: process.env.SLUICE_WORKER_ID ?? 'demo-worker',
+      SLUICE_DASHBOARD_PORT: DASHBOARD_PORT,
+      SLUICE_DASHBOARD_ACTIONS: process.env.SLUICE_DASHBOARD_ACTIONS ?? 'true',
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     },
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -54,6 +59,7 @@ async function main(): Promise<number> {
     ]);
     const [inserted] = await pool.query<mysql.ResultSetHeader>('INSERT INTO jobs (queue, type, payload, timeout_ms) VALUES ?', [values]);
     const firstId = inserted.insertId;
+    if (DASHBOARD_PORT !== '0') say(`demo: dashboard: http://127.0.0.1:${DASHBOARD_PORT}/  (DEMO_KEEP=1 keeps it running after the demo)`);
     say(`demo: inserted ${JOBS} jobs (ids ${firstId}–${firstId + JOBS - 1}); every third sleeps forever and is cancelled after ${TIMEOUT_MS} ms`);
 
     let lastShown = '';
@@ -79,6 +85,10 @@ async function main(): Promise<number> {
     };
     await until(() => show(false), 5 * 60_000, exited, 250);
     await show(true);
+    if (KEEP && DASHBOARD_PORT !== '0') {
+      say(`\ndemo: every job is final. The daemon keeps running: open http://127.0.0.1:${DASHBOARD_PORT}/ — Ctrl-C stops it.`);
+      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    }
     say('\ndemo: every job is final. Stopping the daemon (SIGTERM)…');
     daemon.kill('SIGTERM');
     const code = await exited;

@@ -33,6 +33,12 @@ export interface Config {
   readonly logLevel: string;
   /** Namespace for the leader Lease when running in Kubernetes. */
   readonly namespace: string | undefined;
+  /** Dashboard port; 0 turns the dashboard off. */
+  readonly dashboardPort: number;
+  /** Address the dashboard binds to (127.0.0.1: reach it with kubectl port-forward). */
+  readonly dashboardHost: string;
+  /** Dashboard actions (cancel, retry, pause, resume, approve) are allowed. */
+  readonly dashboardActions: boolean;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -54,6 +60,9 @@ const KNOWN = new Set([
   'SLUICE_HTTP_PORT',
   'SLUICE_WORKER_ID',
   'SLUICE_MIGRATE',
+  'SLUICE_DASHBOARD_PORT',
+  'SLUICE_DASHBOARD_HOST',
+  'SLUICE_DASHBOARD_ACTIONS',
 ]);
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -141,9 +150,17 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(...err.problems);
   }
 
-  const migrateRaw = (env.SLUICE_MIGRATE ?? 'true').trim().toLowerCase();
-  if (!['true', 'false', '1', '0', 'yes', 'no'].includes(migrateRaw)) bad('SLUICE_MIGRATE', 'must be true or false');
-  const migrate = ['true', '1', 'yes'].includes(migrateRaw);
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = (env[name] ?? String(fallback)).trim().toLowerCase();
+    if (!['true', 'false', '1', '0', 'yes', 'no'].includes(raw)) bad(name, 'must be true or false');
+    return ['true', '1', 'yes'].includes(raw);
+  };
+  const migrate = bool('SLUICE_MIGRATE', true);
+
+  const dashboardPort = int('SLUICE_DASHBOARD_PORT', 9091, 0, 65_535);
+  const dashboardHost = env.SLUICE_DASHBOARD_HOST?.trim() || '127.0.0.1';
+  if (!/^[A-Za-z0-9.:_-]{1,253}$/.test(dashboardHost)) bad('SLUICE_DASHBOARD_HOST', 'must be an address or host name to bind to, such as 127.0.0.1 or 0.0.0.0');
+  const dashboardActions = bool('SLUICE_DASHBOARD_ACTIONS', false);
 
   const logLevel = (env.LOG_LEVEL ?? 'info').trim().toLowerCase();
   if (!LOG_LEVELS.has(logLevel)) bad('LOG_LEVEL', `must be one of ${[...LOG_LEVELS].join(', ')}`);
@@ -173,5 +190,8 @@ export function loadConfig(env: Env = process.env): Config {
     migrate,
     logLevel,
     namespace: env.POD_NAMESPACE?.trim() || undefined,
+    dashboardPort,
+    dashboardHost,
+    dashboardActions,
   });
 }

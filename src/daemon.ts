@@ -5,6 +5,7 @@ import { JobRunner, type RunnableJob } from './consumers/job-runner.js';
 import { TokenBucketLimiter } from './consumers/rate-limiter.js';
 import { StateWriter } from './consumers/state-writer.js';
 import { ClaimSession } from './db/claim-session.js';
+import { DashboardServer } from './dashboard/dashboard-server.js';
 import { Database } from './db/database.js';
 import { jobsRescueOf, workersDelete } from './db/queries.js';
 import { coerceError } from './errors.js';
@@ -19,6 +20,7 @@ import { HttpServer } from './observability/http-server.js';
 import { MetricLabels } from './observability/metric-labels.js';
 import { Metrics } from './observability/metrics.js';
 import { subscribeLogs, subscribeMetrics } from './observability/subscribers.js';
+import { DashboardSnapshotPublisher } from './publishers/dashboard-snapshot-publisher.js';
 import { DeadJobsPublisher } from './publishers/dead-jobs-publisher.js';
 import { HeartbeatPublisher } from './publishers/heartbeat-publisher.js';
 import { HeldJobsPublisher } from './publishers/held-jobs-publisher.js';
@@ -47,6 +49,8 @@ export interface DaemonOptions {
   leader?: Leader;
   /** How long the state writer may fail while the database answers before /healthz fails (tests). */
   writerStuckMs?: number;
+  /** Serve the dashboard even with SLUICE_DASHBOARD_PORT=0, on a free port (tests). */
+  dashboardOnAnyPort?: boolean;
 }
 
 /**
@@ -79,6 +83,9 @@ export class Daemon {
    */
   cleanStop = true;
   httpPort: number | undefined;
+  /** The dashboard's port once listening (undefined: off). */
+  dashboardPort: number | undefined;
+  private dashboard: DashboardServer | undefined;
 
   constructor(
     readonly config: Config,
@@ -155,6 +162,18 @@ export class Daemon {
       logger.info({ module: mod, types }, 'handlers loaded');
     }
     this.httpPort = await this.http.start();
+    if (config.dashboardPort > 0 || this.options.dashboardOnAnyPort) {
+      this.dashboard = new DashboardServer({
+        databaseUrl: config.databaseUrl,
+        port: config.dashboardPort,
+        host: config.dashboardHost,
+        actions: config.dashboardActions,
+        logger,
+        metrics: this.metrics,
+      });
+      this.dashboardPort = await this.dashboard.start();
+      logger.info({ url: `http://${config.dashboardHost}:${this.dashboardPort}/`, actions: config.dashboardActions }, 'dashboard listening');
+    }
     logger.info({ port: this.httpPort, queues: config.queues.length ? config.queues : ['*'], version: VERSION }, 'sluice starting');
 
     const startUp = { signal: this.halt.signal, logger };
@@ -266,6 +285,13 @@ export class Daemon {
       retention: new RetentionPublisher({ db: this.db, leader: this.leader, retentionHours: config.retentionHours, events: this.events }),
       schedules: new SchedulesPublisher({ db: this.db, events: this.events, pollMs: config.pollMs, signals: scheduleSignals }),
       workflows: new WorkflowPublisher({ db: this.db, leader: this.leader, events: this.events, pollMs: config.pollMs, signals }),
+      // The dashboard's counts and throughput: 5 polls apart, from 250 ms to 5 s.
+      dashboard: new DashboardSnapshotPublisher({
+        db: this.db,
+        leader: this.leader,
+        worker: config.workerId,
+        intervalMs: Math.min(5000, Math.max(250, 5 * config.pollMs)),
+      }),
       ready,
     };
     for (const [name, publisher] of Object.entries(publishers)) {
@@ -292,7 +318,7 @@ export class Daemon {
     const written = (await this.writer?.drain(deadline)) ?? true;
     this.writer?.close();
     await this.limiter?.stop();
-    for (const name of ['schedules', 'workflows', 'held', 'dead', 'retention', 'heartbeat']) await this.pollers[name]?.stop();
+    for (const name of ['dashboard', 'schedules', 'workflows', 'held', 'dead', 'retention', 'heartbeat']) await this.pollers[name]?.stop();
     for (const t of this.timers) clearInterval(t);
     await this.leader?.stop().catch(() => undefined);
     if (this.runner) {
@@ -307,6 +333,7 @@ export class Daemon {
         logger.error({ handed_back: handedBack, outcomes_written: written }, 'could not hand every job back; leaving the worker row for the leader to recover');
       }
     }
+    await this.dashboard?.stop();
     await this.http.stop();
     await this.db.end();
     logger.info('sluice stopped');

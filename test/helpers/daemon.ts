@@ -18,6 +18,8 @@ export function testEnv(databaseUrl: string, extra: Record<string, string> = {})
     SLUICE_DEAD_AFTER_MS: '2000',
     SLUICE_SHUTDOWN_GRACE_MS: '2000',
     SLUICE_HTTP_PORT: '0',
+    // Off unless a test asks: replicas of one test would all want 9091.
+    SLUICE_DASHBOARD_PORT: '0',
     SLUICE_RATE: '1000',
     SLUICE_HANDLERS: FIXTURE_HANDLERS,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',

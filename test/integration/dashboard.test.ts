@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type mysql from 'mysql2/promise';
+import { DashboardServer } from '../../src/dashboard/dashboard-server.js';
+import { DashboardDb } from '../../src/dashboard/dashboard-db.js';
+import { Database } from '../../src/db/database.js';
+import { migrate } from '../../src/db/migrate.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { DashboardSnapshotPublisher } from '../../src/publishers/dashboard-snapshot-publisher.js';
+import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
+import { freePort } from '../helpers/dashboard.js';
+
+// The snapshot, lists, actions and guards against the real database, without a browser.
+
+let db: FreshDatabase;
+let daemonDb: Database;
+let server: DashboardServer;
+let readOnly: DashboardServer;
+let base: string;
+let roBase: string;
+const leader = { isLeader: () => true, start: async () => {}, stop: async () => {}, onChange: () => {} };
+
+async function rows(sql: string, params: unknown[] = []): Promise<mysql.RowDataPacket[]> {
+  const [r] = await db.pool.query<mysql.RowDataPacket[]>(sql, params);
+  return r;
+}
+
+describe('dashboard against the database', () => {
+  before(async () => {
+    db = await freshDatabase('dashboard');
+    daemonDb = new Database({ url: db.url, connectionLimit: 2 });
+    await migrate(daemonDb);
+    const logger = createLogger('error', {});
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    server = new DashboardServer({ databaseUrl: db.url, port, host: '127.0.0.1', actions: true, logger });
+    await server.start();
+    const roPort = await freePort();
+    roBase = `http://127.0.0.1:${roPort}`;
+    readOnly = new DashboardServer({ databaseUrl: db.url, port: roPort, host: '127.0.0.1', actions: false, logger });
+    await readOnly.start();
+  });
+
+  after(async () => {
+    await server?.stop();
+    await readOnly?.stop();
+    await daemonDb?.end();
+    await db?.drop();
+  });
+
+  it('counts active statuses per queue, capped, and never lists zero rows', async () => {
+    await db.pool.query("INSERT INTO jobs (queue, type) SELECT 'big', 'sleep' FROM seq_1_to_25");
+    await db.pool.query("INSERT INTO jobs (queue, type) SELECT 'small', 'sleep' FROM seq_1_to_20");
+    const snap = new DashboardSnapshotPublisher({ db: daemonDb, leader, worker: 'me', intervalMs: 1000, countCap: 20 });
+    await snap.tick();
+    const counts = await rows('SELECT queue, status, n, capped FROM job_counts ORDER BY queue');
+    assert.deepEqual(
+      counts.map((r) => [r.queue, r.status, Number(r.n), Number(r.capped)]),
+      [
+        ['big', 'pending', 20, 1],
+        ['small', 'pending', 20, 0],
+      ],
+    );
+    const o = (await (await fetch(`${base}/api/overview`)).json()) as { leader: string; queues: Array<{ name: string; counts: Record<string, { label: string }> }> };
+    assert.equal(o.leader, 'me');
+    assert.equal(o.queues.find((q) => q.name === 'big')?.counts.pending?.label, '20+');
+    assert.equal(o.queues.find((q) => q.name === 'small')?.counts.pending?.label, '20');
+  });
+
+  it('adds what finished since the last tick to its minute, once, even across two publishers', async () => {
+    await db.pool.query("UPDATE jobs SET status = 'done', finished_at = NOW(3) WHERE queue = 'small' LIMIT 5");
+    const a = new DashboardSnapshotPublisher({ db: daemonDb, leader, worker: 'a', intervalMs: 1000 });
+    const b = new DashboardSnapshotPublisher({ db: daemonDb, leader, worker: 'b', intervalMs: 1000 });
+    // Two leaders for a while: a tick may lose a deadlock (retryable: its poller backs off
+    // and ticks again) but never counts a row twice.
+    // Rows are counted LAG_S (2 s) behind the clock, so tick until they are.
+    const sum = async (): Promise<number> => Number((await rows("SELECT SUM(n) AS n FROM job_throughput WHERE queue = 'small' AND status = 'done'"))[0]?.n ?? 0);
+    await waitFor(
+      async () => {
+        const ticks = await Promise.allSettled([a.tick(), b.tick(), a.tick()]);
+        for (const t of ticks) if (t.status === 'rejected') assert.equal((t.reason as { errno?: number }).errno, 1213);
+        return (await sum()) > 0;
+      },
+      { timeoutMs: 10_000, intervalMs: 200, message: 'finished rows never counted' },
+    );
+    await Promise.allSettled([a.tick(), b.tick()]);
+    assert.equal(await sum(), 5);
+  });
+
+  it('lists newest first, paged by id, with a next link until the end', async () => {
+    const first = (await (await fetch(`${base}/api/jobs?queue=big&status=pending&limit=10`)).json()) as { items: Array<{ id: number }>; next: string | null };
+    assert.equal(first.items.length, 10);
+    assert.ok(first.items.every((j, i) => i === 0 || j.id < first.items[i - 1]!.id));
+    assert.ok(first.next);
+    const seen = [...first.items.map((j) => j.id)];
+    for (let next: string | null = first.next; next; ) {
+      const page = (await (await fetch(base + next)).json()) as { items: Array<{ id: number }>; next: string | null };
+      seen.push(...page.items.map((j) => j.id));
+      next = page.next;
+    }
+    assert.equal(seen.length, 25);
+    assert.equal(new Set(seen).size, 25);
+    assert.equal((await fetch(`${base}/api/jobs?status=nonsense`)).status, 400);
+  });
+
+  it('answers the refresh poll 304 while nothing changed', async () => {
+    const one = await fetch(`${base}/api/version`);
+    const etag = one.headers.get('etag');
+    assert.ok(etag);
+    const two = await fetch(`${base}/api/version`, { headers: { 'if-none-match': etag } });
+    assert.equal(two.status, 304);
+  });
+
+  it('acts only with a same-origin token or a script header, and only when actions are on', async () => {
+    const [job] = await rows("SELECT id FROM jobs WHERE queue = 'big' ORDER BY id LIMIT 1");
+    const id = Number(job?.id);
+    const path = `/api/jobs/${id}/cancel`;
+    assert.equal((await fetch(roBase + path, { method: 'POST', headers: { 'x-requested-by': 'test' } })).status, 403, 'read-only replica');
+    assert.equal((await fetch(base + path, { method: 'POST' })).status, 403, 'no token');
+    assert.equal((await fetch(base + path, { method: 'POST', headers: { 'x-requested-by': 't', origin: 'http://evil.example' } })).status, 403, 'other origin');
+    assert.equal((await fetch(base + path, { method: 'POST', headers: { 'x-requested-by': 't', 'sec-fetch-site': 'cross-site' } })).status, 403, 'cross-site');
+    // A page's cookie and form token.
+    const page = await fetch(`${base}/jobs/${id}`);
+    const cookie = page.headers.get('set-cookie')!.split(';')[0]!;
+    const token = /name="token" value="([0-9a-f]+)"/.exec(await page.text())?.[1];
+    assert.ok(token);
+    const res = await fetch(base + path, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie, origin: base, 'content-type': 'application/x-www-form-urlencoded' },
+      body: `token=${token}&return=/jobs/${id}`,
+    });
+    assert.equal(res.status, 303);
+    assert.match(res.headers.get('location') ?? '', new RegExp(`^/jobs/${id}\\?notice=`));
+    const [after] = await rows('SELECT cancel_requested_at FROM jobs WHERE id = ?', [id]);
+    assert.ok(after?.cancel_requested_at);
+  });
+
+  it('bulk-pauses every pending job of a queue in chunks, and pauses a queue', async () => {
+    const res = await fetch(`${base}/api/jobs/bulk`, {
+      method: 'POST',
+      headers: { 'x-requested-by': 'test', 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ action: 'pause', queue: 'big', status: 'pending', all: '1' }),
+    });
+    assert.equal(res.status, 200);
+    const [n] = await rows("SELECT COUNT(*) AS n FROM jobs WHERE queue = 'big' AND status = 'pending' AND paused = 0");
+    assert.equal(Number(n?.n), 0);
+    const q = await fetch(`${base}/api/queues/big/pause`, { method: 'POST', headers: { 'x-requested-by': 'test', accept: 'application/json' } });
+    assert.equal(q.status, 200);
+    const [queue] = await rows("SELECT paused FROM job_queues WHERE name = 'big'");
+    assert.equal(Number(queue?.paused), 1);
+  });
+
+  it('stops a slow statement at the server-side limit', async () => {
+    const limited = new DashboardDb({ url: db.url, limitMs: 200 });
+    try {
+      const started = Date.now();
+      await assert.rejects(limited.run('sleep', 'SELECT SLEEP(5) AS s FROM DUAL WHERE 1 = (SELECT 1 FROM jobs LIMIT 1) + 0 * SLEEP(5)'), (err: { errno?: number }) => err.errno === 1969);
+      assert.ok(Date.now() - started < 3000);
+    } finally {
+      await limited.end();
+    }
+  });
+});
