@@ -40,6 +40,9 @@ import { VERSION } from './version.js';
  */
 export const WRITER_STUCK_MS = 60_000;
 
+/** The leader's dashboard tick: throughput rows are per minute; counts refresh on view. */
+const DASHBOARD_TICK_MS = 60_000;
+
 /** How long a stop keeps retrying hand-backs and outcome writes through a database blip. */
 const HAND_BACK_MS = 10_000;
 
@@ -82,6 +85,7 @@ export class Daemon {
    * worker row stays, so the leader's sweep returns the jobs, and the process exits non-zero.
    */
   cleanStop = true;
+  private snapshot: DashboardSnapshotPublisher | undefined;
   httpPort: number | undefined;
   /** The dashboard's port once listening (undefined: off). */
   dashboardPort: number | undefined;
@@ -170,6 +174,9 @@ export class Daemon {
         actions: config.dashboardActions,
         logger,
         metrics: this.metrics,
+        // While someone looks, counts and throughput are at most 5 polls old (the leader's own tick is a minute).
+        refreshCounts: () => this.snapshot?.refresh() ?? Promise.resolve(),
+        countsFreshMs: Math.min(5000, Math.max(250, 5 * config.pollMs)),
       });
       this.dashboardPort = await this.dashboard.start();
       logger.info({ url: `http://${config.dashboardHost}:${this.dashboardPort}/`, actions: config.dashboardActions }, 'dashboard listening');
@@ -285,13 +292,14 @@ export class Daemon {
       retention: new RetentionPublisher({ db: this.db, leader: this.leader, retentionHours: config.retentionHours, events: this.events }),
       schedules: new SchedulesPublisher({ db: this.db, events: this.events, pollMs: config.pollMs, signals: scheduleSignals }),
       workflows: new WorkflowPublisher({ db: this.db, leader: this.leader, events: this.events, pollMs: config.pollMs, signals }),
-      // The dashboard's counts and throughput: 5 polls apart, from 250 ms to 5 s.
-      dashboard: new DashboardSnapshotPublisher({
+      // The dashboard's throughput (per minute) and counts, once a minute on the leader;
+      // a replica serving a page refreshes the counts when they are older than 5 polls.
+      dashboard: (this.snapshot = new DashboardSnapshotPublisher({
         db: this.db,
         leader: this.leader,
         worker: config.workerId,
-        intervalMs: Math.min(5000, Math.max(250, 5 * config.pollMs)),
-      }),
+        intervalMs: DASHBOARD_TICK_MS,
+      })),
       ready,
     };
     for (const [name, publisher] of Object.entries(publishers)) {

@@ -19,7 +19,14 @@ export interface DashboardServerOptions {
   metrics?: Metrics;
   /** Server-side limit of each statement (tests lower it). */
   statementLimitMs?: number;
+  /** Recounts the active statuses (the snapshot publisher's), for pages that show them. */
+  refreshCounts?: () => Promise<unknown>;
+  /** Counts older than this are refreshed before a page that shows them (per replica). */
+  countsFreshMs?: number;
 }
+
+/** Paths that show counts, or tell the page whether to reload them. */
+const COUNTED_PATHS = new Set(['/', '/api/overview', '/api/version']);
 
 /** Largest POST body read (an action form, or a bulk selection of ids). */
 const MAX_BODY = 1024 * 1024;
@@ -33,9 +40,26 @@ const MAX_BODY = 1024 * 1024;
 export class DashboardServer {
   private server: Server | undefined;
   private readonly db: DashboardDb;
+  private countsAt = -Infinity;
+  private refreshing: Promise<unknown> | undefined;
 
   constructor(private readonly opts: DashboardServerOptions) {
     this.db = new DashboardDb({ url: opts.databaseUrl, metrics: opts.metrics, limitMs: opts.statementLimitMs });
+  }
+
+  /**
+   * An idle cluster pays for counts only while someone looks: at most one recount per
+   * `countsFreshMs` per replica, shared by concurrent requests. A failed recount leaves the
+   * last snapshot (the page says when it was taken).
+   */
+  private async freshCounts(): Promise<void> {
+    const { refreshCounts, countsFreshMs = 5000 } = this.opts;
+    if (!refreshCounts || performance.now() - this.countsAt < countsFreshMs) return;
+    this.refreshing ??= refreshCounts()
+      .then(() => (this.countsAt = performance.now()))
+      .catch((err: unknown) => this.opts.logger.warn({ err: coerceError(err).message }, 'dashboard counts not refreshed'))
+      .finally(() => (this.refreshing = undefined));
+    await this.refreshing;
   }
 
   /** Listens; resolves to the port (useful with port 0). */
@@ -91,7 +115,10 @@ export class DashboardServer {
 
     let reply: Reply;
     try {
-      if (req.method === 'GET' || req.method === 'HEAD') reply = await getRoute(this.db, ctx, url, req);
+      if (req.method === 'GET' || req.method === 'HEAD') {
+        if (COUNTED_PATHS.has(url.pathname)) await this.freshCounts();
+        reply = await getRoute(this.db, ctx, url, req);
+      }
       else if (req.method === 'POST') reply = await this.post(req, url, ctx);
       else reply = { kind: 'error', status: 405, message: 'GET, HEAD or POST only' };
     } catch (err) {

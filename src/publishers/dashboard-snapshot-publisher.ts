@@ -6,6 +6,7 @@ import {
   jobsQueuesWithStatus,
   marksLockThroughput,
   marksSeedThroughput,
+  marksTouchCounts,
   throughputAdd,
   throughputPrune,
   type CountRow,
@@ -29,11 +30,18 @@ export interface DashboardSnapshotOptions {
   db: Database;
   leader: Leader;
   worker: string;
-  /** Between ticks. The daemon uses 5 × SLUICE_POLL_MS, from 250 ms to 5 s. */
+  /**
+   * Between the leader's ticks (the daemon: a minute; throughput rows are per minute). Counts
+   * are fresher while someone looks: a replica serving a page refreshes them when they are
+   * older than the freshness the dashboard asks for (`refreshCounts()`).
+   */
   intervalMs: number;
   /** Tests lower it to see the cap. */
   countCap?: number;
 }
+
+/** Old rows of job_throughput are pruned at most this often. */
+const PRUNE_EVERY_MS = 3_600_000;
 
 export interface SnapshotTick {
   counted: number;
@@ -51,7 +59,25 @@ export interface SnapshotTick {
 export class DashboardSnapshotPublisher implements Pollable {
   readonly name = 'dashboard-snapshot';
 
+  private seeded = false;
+  private lastPrune = -Infinity;
+  /** The counts last written by this process, to skip rewriting the same snapshot. */
+  private lastCounts: string | undefined;
+
   constructor(private readonly opts: DashboardSnapshotOptions) {}
+
+  /** Recounts the active statuses now and stores them (only the time, when unchanged). */
+  private async refreshCounts(): Promise<number> {
+    const counts = await this.counts();
+    const key = JSON.stringify(counts);
+    if (key !== this.lastCounts) {
+      await inTransaction(this.opts.db, 'countsReplace', (tx) => countsReplace(tx, counts, this.opts.worker));
+      this.lastCounts = key;
+    } else {
+      await marksTouchCounts(this.opts.db, this.opts.worker);
+    }
+    return counts.length;
+  }
 
   async runOnce(): Promise<number> {
     if (!this.opts.leader.isLeader()) return this.opts.intervalMs;
@@ -61,17 +87,32 @@ export class DashboardSnapshotPublisher implements Pollable {
   }
 
   async tick(): Promise<SnapshotTick> {
-    const counts = await this.counts();
-    await inTransaction(this.opts.db, 'countsReplace', (tx) => countsReplace(tx, counts, this.opts.worker));
-    await marksSeedThroughput(this.opts.db, BACKFILL_S);
+    const snapshot = await this.refresh();
+    if (performance.now() - this.lastPrune >= PRUNE_EVERY_MS) {
+      await throughputPrune(this.opts.db, THROUGHPUT_DAYS, 1000);
+      this.lastPrune = performance.now();
+    }
+    return snapshot;
+  }
+
+  /**
+   * Counts and throughput brought up to date: the leader's tick, and any replica serving
+   * a page while they are stale. Safe from several replicas at once: the throughput mark is
+   * read FOR UPDATE and moved in the same transaction, so no finished row counts twice.
+   */
+  async refresh(): Promise<SnapshotTick> {
+    const counted = await this.refreshCounts();
+    if (!this.seeded) {
+      await marksSeedThroughput(this.opts.db, BACKFILL_S);
+      this.seeded = true;
+    }
     const { finished, behind } = await inTransaction(this.opts.db, 'throughput', async (tx) => {
       const window = await marksLockThroughput(tx, LAG_S, MAX_WINDOW_S);
       if (!window) return { finished: 0, behind: false };
       const n = await throughputAdd(tx, window.from, window.to);
       return { finished: n, behind: Date.parse(window.to.replace(' ', 'T')) - Date.parse(window.from.replace(' ', 'T')) >= MAX_WINDOW_S * 1000 };
     });
-    await throughputPrune(this.opts.db, THROUGHPUT_DAYS, 1000);
-    return { counted: counts.length, finished, behind };
+    return { counted, finished, behind };
   }
 
   /** (queue, status) rows with their capped counts; zero rows are left out. */

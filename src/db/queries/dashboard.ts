@@ -70,7 +70,12 @@ export async function countsReplace(tx: Executor, rows: readonly CountRow[], wor
     // One server clock for every row (the client's Date above is only a placeholder).
     await tx.run('countsStamp', 'UPDATE job_counts SET computed_at = NOW(3)');
   }
-  await tx.run(
+  await marksTouchCounts(tx, worker);
+}
+
+/** Records that the counts were taken now (also when they had not changed). Params: worker. */
+export async function marksTouchCounts(db: Executor, worker: string): Promise<void> {
+  await db.run(
     'marksUpsertCounts',
     `INSERT INTO job_dashboard_marks (name, at, worker) VALUES ('counts', NOW(3), ?)
      ON DUPLICATE KEY UPDATE at = VALUES(at), worker = VALUES(worker)`,
