@@ -82,7 +82,7 @@ export function* benchVsBullmq(log: (line: string) => void = (l) => process.stde
         bullmq_jobs_per_s: b,
         sluice_jobs_per_s: s,
         ratio: b && s ? Math.round((s / b) * 100) / 100 : null,
-        sluice_statements_per_job: num(sluice?.statements_per_job),
+        sluice_statements_per_job: num(sluice?.db_statements_per_job),
         sluice_process_s: num(sluice?.process_s),
         machine_cpu_busy_pct: num(sluice?.machine_cpu_busy_pct),
       };
