@@ -9,12 +9,23 @@
  * server, else 127.0.0.1:3306).
  *
  * Knobs (environment): BENCH_N (20000), BENCH_CONCURRENCY (50), BENCH_SCENARIOS (all,
- * comma list), BENCH_IDLE_S (60), BENCH_TRICKLE_S (45), BENCH_RATE_N (500),
+ * comma list: the default set, or any scenario by name), BENCH_IDLE_S (60), BENCH_TRICKLE_S (45), BENCH_RATE_N (500),
  * BENCH_LOAD_RATE (2000 jobs/s) and BENCH_LOAD_S (10) for the steady-load scenario,
  * BENCH_BIG_ROWS (1000000), BENCH_POLL_MS (poll interval of the throughput scenarios, 200).
  * BENCH_JOB_MS (0: each throughput job sleeps this long; 20 stands for I/O-bound jobs).
  * BENCH_NODE_ARGS: extra node flags for the daemons (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`).
  * Any SLUICE_* variable set for the bench is passed to the daemons and wins.
+ *
+ * Backlog scenarios (flat cost, docs/flat-cost.md; not in the default set): one replica
+ * at default settings idles for BENCH_BACKLOG_IDLE_S (20) s, then drains BENCH_N due
+ * no-op jobs with the throughput settings, first on an empty table, then with a backlog
+ * of jobs that cannot start: `scheduled-backlog` (BENCH_SCHEDULED_ROWS, 1000000, with
+ * run_at tomorrow, plus BENCH_PAUSED_ROWS, 200000, paused), `paused-backlog`
+ * (BENCH_PAUSED_ROWS paused), `blocked-keys` (BENCH_BLOCKED_ROWS, 200000, behind 10
+ * concurrency keys held by running jobs), `huge-history` (BENCH_HISTORY_ROWS, 1000000;
+ * 10000000 for the issue's figure: seeding takes minutes). Each prints idle rows read and
+ * server CPU per second and drain jobs/s with the backlog next to the empty table's
+ * (measured once per run). The backlog sits in the queue that is drained: the worst case.
  *
  * The throughput scenarios also print the server's own cost of the daemons' work:
  * db_cpu_us_per_job (userstat CPU_TIME) and rows_read_per_job (ROWS_READ), and how busy the
@@ -43,6 +54,11 @@ const JOB_MS = Number(env.BENCH_JOB_MS ?? 0);
 const DB = 'sluice_bench';
 const USER = 'sluice_bench';
 const SCENARIOS = (env.BENCH_SCENARIOS ?? 'throughput,throughput-3,idle,load,latency,rate,big-table').split(',').map((s) => s.trim());
+const BACKLOG_IDLE_S = Number(env.BENCH_BACKLOG_IDLE_S ?? 20);
+const SCHEDULED_ROWS = Number(env.BENCH_SCHEDULED_ROWS ?? 1_000_000);
+const PAUSED_ROWS = Number(env.BENCH_PAUSED_ROWS ?? 200_000);
+const BLOCKED_ROWS = Number(env.BENCH_BLOCKED_ROWS ?? 200_000);
+const HISTORY_ROWS = Number(env.BENCH_HISTORY_ROWS ?? 1_000_000);
 
 const server = new URL(env.DATABASE_URL ?? 'mysql://root@127.0.0.1:3306/');
 const rootUrl = `mysql://${server.username || 'root'}${server.password ? `:${server.password}` : ''}@${server.hostname}:${server.port || 3306}/`;
@@ -141,7 +157,9 @@ function startReplica(id: string, extra: Record<string, string>): Replica {
 
 async function startReplicas(count: number, extra: Record<string, string>): Promise<Replica[]> {
   const replicas = Array.from({ length: count }, (_, i) => startReplica(`bench-${i + 1}`, extra));
-  await until(async () => Number((await q(`SELECT COUNT(*) n FROM ${DB}.job_workers`).catch(() => [{ n: 0 }]))[0]?.n) === count, 60_000);
+  // Registered: each replica's row (a bench scenario may keep rows of its own there).
+  const ids = Array.from({ length: count }, (_, i) => `bench-${i + 1}`);
+  await until(async () => Number((await q(`SELECT COUNT(*) n FROM ${DB}.job_workers WHERE id IN (?)`, [ids]).catch(() => [{ n: 0 }]))[0]?.n) === count, 60_000);
   return replicas;
 }
 
@@ -307,6 +325,167 @@ async function bigTable(): Promise<Result> {
   return { ...r, finished_rows: BIG_ROWS };
 }
 
+/** Idle cost of one replica at default settings: the server's counters over BENCH_BACKLOG_IDLE_S. */
+interface IdleCost {
+  rowsReadPerS: number;
+  cpuMsPerS: number;
+  statementsPerS: number;
+}
+
+/**
+ * Starts one replica at default settings, lets it settle (a replica that finds a backlog
+ * may first move it: parking, say), and measures its idle cost.
+ */
+async function idleCost(): Promise<IdleCost> {
+  const daemons = await startReplicas(1, {});
+  try {
+    // Settled: a whole second with at most 3 statements, or 5 minutes.
+    const settleBy = Date.now() + 300_000;
+    for (let last = await statements(); Date.now() < settleBy; ) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const now = await statements();
+      if (now - last <= 3) break;
+      last = now;
+    }
+    const before = await serverCounters();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, BACKLOG_IDLE_S * 1000));
+    const after = await serverCounters();
+    const s = (performance.now() - t0) / 1000;
+    return {
+      rowsReadPerS: round((after.rowsRead - before.rowsRead) / s, 1),
+      cpuMsPerS: round(((after.cpuS - before.cpuS) * 1000) / s, 2),
+      statementsPerS: round((after.statements - before.statements) / s, 2),
+    };
+  } finally {
+    await stopReplicas(daemons);
+  }
+}
+
+/** Drains BENCH_N due no-op jobs inserted at once (throughput settings); jobs/s by the server's clock. */
+async function drain(): Promise<number> {
+  const daemons = await startReplicas(1, { SLUICE_CONCURRENCY: CONCURRENCY, SLUICE_RATE: '1000000', SLUICE_POLL_MS: POLL_MS });
+  try {
+    const [{ first }] = (await q(`SELECT COALESCE(MAX(id), 0) AS first FROM ${DB}.jobs`)) as unknown as [{ first: number }];
+    const [{ t0 }] = (await q('SELECT NOW(3) AS t0')) as unknown as [{ t0: string }];
+    await insertNoops(N, JOB_MS);
+    await until(async () => Number((await q(`SELECT COUNT(*) n FROM ${DB}.jobs WHERE status = 'done' AND id > ?`, [first]))[0]?.n) >= N, 600_000, 250);
+    const [{ s }] = (await q(`SELECT TIMESTAMPDIFF(MICROSECOND, ?, MAX(finished_at)) / 1e6 AS s FROM ${DB}.jobs WHERE id > ?`, [t0, first])) as unknown as [{ s: number }];
+    return Math.round(N / Number(s));
+  } finally {
+    await stopReplicas(daemons);
+  }
+}
+
+/** A fresh database with the schema applied (a replica runs the migrations). */
+async function migrated(): Promise<void> {
+  await resetDatabase();
+  await stopReplicas(await startReplicas(1, {}));
+}
+
+let emptyFigures: Promise<{ idle: IdleCost; jobsPerS: number }> | undefined;
+
+/** The empty table's idle cost and drain speed, measured once per bench run. */
+function emptyTable(): Promise<{ idle: IdleCost; jobsPerS: number }> {
+  emptyFigures ??= (async () => {
+    await migrated();
+    const idle = await idleCost();
+    return { idle, jobsPerS: await drain() };
+  })();
+  return emptyFigures;
+}
+
+/**
+ * One backlog scenario: the empty table's figures, then a fresh database seeded by
+ * `seed` (and analysed), its idle cost and its drain, side by side.
+ */
+async function backlog(scenario: string, rows: Record<string, number>, seed: () => Promise<void>, during?: () => () => void): Promise<Result> {
+  const empty = await emptyTable();
+  await migrated();
+  const seeded = performance.now();
+  await seed();
+  await q(`ANALYZE TABLE ${DB}.jobs`);
+  const seedS = round((performance.now() - seeded) / 1000, 1);
+  const stop = during?.();
+  try {
+    const idle = await idleCost();
+    const jobsPerS = await drain();
+    return {
+      scenario,
+      replicas: 1,
+      n: N,
+      jobs_per_s: jobsPerS,
+      statements_per_job: null,
+      idle_statements_per_s: idle.statementsPerS,
+      p50_pickup_ms: null,
+      p99_pickup_ms: null,
+      peak_rss_mb: null,
+      ...rows,
+      seed_s: seedS,
+      idle_rows_read_per_s: idle.rowsReadPerS,
+      idle_rows_read_per_s_empty: empty.idle.rowsReadPerS,
+      idle_db_cpu_ms_per_s: idle.cpuMsPerS,
+      idle_db_cpu_ms_per_s_empty: empty.idle.cpuMsPerS,
+      idle_statements_per_s_empty: empty.idle.statementsPerS,
+      jobs_per_s_empty: empty.jobsPerS,
+      drain_ratio: round(jobsPerS / empty.jobsPerS, 2),
+      idle_s: BACKLOG_IDLE_S,
+    };
+  } finally {
+    stop?.();
+  }
+}
+
+/** Pending no-op jobs of the default queue, `extra` column values, seeded with the sequence engine. */
+async function seedPending(rows: number, columns: string, values: string): Promise<void> {
+  if (rows <= 0) return;
+  await q(`INSERT INTO ${DB}.jobs (type, payload${columns}) SELECT 'sleep', '{"ms":0}'${values} FROM ${DB}.seq_1_to_${rows}`);
+}
+
+const scheduledBacklog = (): Promise<Result> =>
+  backlog('scheduled-backlog', { scheduled_rows: SCHEDULED_ROWS, paused_rows: PAUSED_ROWS }, async () => {
+    await seedPending(SCHEDULED_ROWS, ', run_at', ', NOW(3) + INTERVAL 1 DAY + INTERVAL seq MICROSECOND');
+    await seedPending(PAUSED_ROWS, ', paused', ', TRUE');
+  });
+
+const pausedBacklog = (): Promise<Result> =>
+  backlog('paused-backlog', { paused_rows: PAUSED_ROWS }, () => seedPending(PAUSED_ROWS, ', paused', ', TRUE'));
+
+/**
+ * BENCH_BLOCKED_ROWS jobs behind 10 concurrency keys, each held by a running job of a
+ * holder process that the bench keeps alive (its heartbeat), so the keys stay busy and
+ * the replica's slots stay free for the drain.
+ */
+const blockedKeys = (): Promise<Result> =>
+  backlog(
+    'blocked-keys',
+    { blocked_rows: BLOCKED_ROWS, busy_keys: 10 },
+    async () => {
+      await q(`INSERT INTO ${DB}.job_workers (id, host, pid, version, queues) VALUES ('bench-holder', 'bench', 1, 'bench', '*')`);
+      await q(
+        `INSERT INTO ${DB}.jobs (type, payload, status, worker, attempts, queued_at, started_at, concurrency_key, timeout_ms)
+         SELECT 'sleep', '{"ms":null}', 'running', 'bench-holder', 1, NOW(3), NOW(3), CONCAT('key-', seq), 86400000 FROM ${DB}.seq_0_to_9`,
+      );
+      await seedPending(BLOCKED_ROWS, ', concurrency_key', ", CONCAT('key-', seq % 10)");
+    },
+    () => {
+      const beat = setInterval(() => void q(`UPDATE ${DB}.job_workers SET heartbeat_at = NOW(3) WHERE id = 'bench-holder'`).catch(() => undefined), 1000);
+      return () => clearInterval(beat);
+    },
+  );
+
+const hugeHistory = (): Promise<Result> =>
+  backlog('huge-history', { finished_rows: HISTORY_ROWS }, async () => {
+    // In slices: one statement of ten million rows would hold a huge undo log.
+    for (let from = 0; from < HISTORY_ROWS; from += 1_000_000) {
+      const rows = Math.min(1_000_000, HISTORY_ROWS - from);
+      await q(
+        `INSERT INTO ${DB}.jobs (type, payload, status, attempts, started_at, finished_at, result)
+         SELECT 'sleep', '{"ms":0}', 'done', 1, NOW(3) - INTERVAL 1 HOUR, NOW(3) - INTERVAL 1 HOUR, '{"slept":0}' FROM ${DB}.seq_1_to_${rows}`,
+      );
+    }
+  });
+
 async function main(): Promise<void> {
   const runs: Record<string, () => Promise<Result>> = {
     throughput: () => throughput('throughput', 1),
@@ -316,6 +495,10 @@ async function main(): Promise<void> {
     latency,
     rate,
     'big-table': bigTable,
+    'scheduled-backlog': scheduledBacklog,
+    'paused-backlog': pausedBacklog,
+    'blocked-keys': blockedKeys,
+    'huge-history': hugeHistory,
   };
   for (const name of SCENARIOS) {
     const run = runs[name];
