@@ -108,6 +108,8 @@ export class ReadyJobsPublisher implements Pollable {
    * known (the next regular probe looks).
    */
   private nextScheduledAt = Infinity;
+  /** When the last probe made for a scheduled job (not the interval) was sent. */
+  private lastEarlyProbeAt = -Infinity;
 
   constructor(private readonly opts: ReadyJobsOptions) {}
 
@@ -124,7 +126,9 @@ export class ReadyJobsPublisher implements Pollable {
     if (this.idle && (await this.quietHeartbeat())) return this.emptyLook();
     // A scheduled job known to fall due before the next regular probe is promoted on time.
     const lookAt = performance.now();
-    if (this.idle || lookAt - this.lastProbeAt >= pollMs || lookAt >= this.nextScheduledAt) {
+    const early = this.earlyProbeDue(lookAt);
+    if (early) this.lastEarlyProbeAt = lookAt;
+    if (this.idle || lookAt - this.lastProbeAt >= pollMs || early) {
       await this.probe();
       if (![...this.settings.values()].some((q) => q.ready && this.serves(q.name) && !q.paused)) {
         this.idle = true;
@@ -232,7 +236,18 @@ export class ReadyJobsPublisher implements Pollable {
     if (backoff < pollMs) return backoff;
     const wait = Math.round(pollMs * (1 + (this.opts.random ?? Math.random)() * 0.05));
     // A scheduled job due sooner: wake then (one probe, one promote), not up to a poll late.
-    return Math.max(BUSY_REPOLL_MIN_MS, Math.min(wait, Math.ceil(this.nextScheduledAt - performance.now())));
+    const now = performance.now();
+    if (!this.earlyProbeDue(Math.max(now, this.nextScheduledAt))) return wait;
+    return Math.max(BUSY_REPOLL_MIN_MS, Math.min(wait, Math.ceil(this.nextScheduledAt - now)));
+  }
+
+  /**
+   * A probe for a scheduled job falling due, besides the interval's, is due at `at`: at
+   * most one a poll interval, so jobs scheduled close together cost no more probes than
+   * the interval's (each then starts within one poll of its time, as a due job does).
+   */
+  private earlyProbeDue(at: number): boolean {
+    return at >= this.nextScheduledAt && at - this.lastEarlyProbeAt >= this.opts.pollMs;
   }
 
   private serves(queue: string): boolean {
