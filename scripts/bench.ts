@@ -14,6 +14,7 @@
  * BENCH_BIG_ROWS (1000000), BENCH_POLL_MS (poll interval of the throughput scenarios, 200).
  * BENCH_JOB_MS (0: each throughput job sleeps this long; 20 stands for I/O-bound jobs).
  * BENCH_NODE_ARGS: extra node flags for the daemons (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`).
+ * BENCH_DB / BENCH_USER (sluice_bench / BENCH_DB): the database and the daemons' user.
  * Any SLUICE_* variable set for the bench is passed to the daemons and wins.
  *
  * Backlog scenarios (flat cost, docs/flat-cost.md; not in the default set): one replica
@@ -51,8 +52,9 @@ const BIG_ROWS = Number(env.BENCH_BIG_ROWS ?? 1_000_000);
 const POLL_MS = env.BENCH_POLL_MS ?? '200';
 /** How long each throughput job sleeps: 0 is a no-op; 20 ms stands for a job waiting on I/O. */
 const JOB_MS = Number(env.BENCH_JOB_MS ?? 0);
-const DB = 'sluice_bench';
-const USER = 'sluice_bench';
+/** Database and user of the run: another name keeps two runs on one server apart (their counters too). */
+const DB = env.BENCH_DB ?? 'sluice_bench';
+const USER = env.BENCH_USER ?? DB;
 const SCENARIOS = (env.BENCH_SCENARIOS ?? 'throughput,throughput-3,idle,load,latency,rate,big-table').split(',').map((s) => s.trim());
 const BACKLOG_IDLE_S = Number(env.BENCH_BACKLOG_IDLE_S ?? 20);
 const SCHEDULED_ROWS = Number(env.BENCH_SCHEDULED_ROWS ?? 1_000_000);
@@ -133,6 +135,14 @@ interface Replica {
   peakRssMb(): number;
 }
 
+/** Replicas still running: stopped on the way out, even when a scenario fails. */
+const running = new Set<ChildProcess>();
+
+/** Progress on stderr (stdout carries only the JSON lines). */
+function progress(message: string): void {
+  process.stderr.write(`bench: ${new Date().toISOString()} ${message}\n`);
+}
+
 function startReplica(id: string, extra: Record<string, string>): Replica {
   const proc = spawn(process.execPath, [...(env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), 'dist/main.js'], {
     cwd: ROOT,
@@ -140,7 +150,9 @@ function startReplica(id: string, extra: Record<string, string>): Replica {
     env: { PATH: env.PATH ?? '', DATABASE_URL: daemonUrl, SLUICE_WORKER_ID: id, SLUICE_HTTP_PORT: '0', LOG_LEVEL: 'warn', ...extra, ...passThrough() },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  running.add(proc);
   const exited = new Promise((r) => proc.on('exit', r));
+  void exited.then(() => running.delete(proc));
   return {
     proc,
     exited,
@@ -337,7 +349,9 @@ interface IdleCost {
  * may first move it: parking, say), and measures its idle cost.
  */
 async function idleCost(): Promise<IdleCost> {
+  progress('idle: starting a replica');
   const daemons = await startReplicas(1, {});
+  progress('idle: settling');
   try {
     // Settled: a whole second with at most 3 statements, or 5 minutes.
     const settleBy = Date.now() + 300_000;
@@ -347,6 +361,7 @@ async function idleCost(): Promise<IdleCost> {
       if (now - last <= 3) break;
       last = now;
     }
+    progress('idle: measuring');
     const before = await serverCounters();
     const t0 = performance.now();
     await new Promise((r) => setTimeout(r, BACKLOG_IDLE_S * 1000));
@@ -364,6 +379,7 @@ async function idleCost(): Promise<IdleCost> {
 
 /** Drains BENCH_N due no-op jobs inserted at once (throughput settings); jobs/s by the server's clock. */
 async function drain(): Promise<number> {
+  progress('drain');
   const daemons = await startReplicas(1, { SLUICE_CONCURRENCY: CONCURRENCY, SLUICE_RATE: '1000000', SLUICE_POLL_MS: POLL_MS });
   try {
     const [{ first }] = (await q(`SELECT COALESCE(MAX(id), 0) AS first FROM ${DB}.jobs`)) as unknown as [{ first: number }];
@@ -402,6 +418,7 @@ function emptyTable(): Promise<{ idle: IdleCost; jobsPerS: number }> {
 async function backlog(scenario: string, rows: Record<string, number>, seed: () => Promise<void>, during?: () => () => void): Promise<Result> {
   const empty = await emptyTable();
   await migrated();
+  progress(`${scenario}: seeding`);
   const seeded = performance.now();
   await seed();
   await q(`ANALYZE TABLE ${DB}.jobs`);
@@ -510,7 +527,8 @@ async function main(): Promise<void> {
 }
 
 main().catch(async (err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  for (const proc of running) proc.kill('SIGKILL');
   await root.end().catch(() => undefined);
   process.exit(1);
 });
