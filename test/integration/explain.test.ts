@@ -246,6 +246,20 @@ describe('every hot query is index-served on a big table (EXPLAIN)', () => {
     }
   });
 
+  it("the README's per-queue counts of startable jobs read lane 0 of jobs_claim only", async () => {
+    for (const sql of [
+      "SELECT queue, COUNT(*) AS startable FROM jobs WHERE status = 'pending' AND queue IN ('q1', 'q2') AND claim_lane = 0 GROUP BY queue",
+      "SELECT TIMESTAMPDIFF(SECOND, MIN(run_at), NOW(3)) FROM jobs WHERE status = 'pending' AND queue = 'q1' AND claim_lane = 0",
+    ]) {
+      const [plan] = await pool.query<mysql.RowDataPacket[]>(`EXPLAIN ${sql}`);
+      const step = (plan as unknown as Plan).find((s) => s.table === 'jobs')!;
+      assert.equal(step.key, 'jobs_claim', JSON.stringify(plan));
+      assert.equal(Number(step.key_len), STATUS_QUEUE_KEY_LEN + LANE_KEY_LEN, `(status, queue, lane) bound: ${JSON.stringify(step)}`);
+      assert.match(step.Extra, /Using index/);
+      assertIndexed(plan as unknown as Plan, sql);
+    }
+  });
+
   it('job_stats reads the covering index, without filesort or temporary table', async () => {
     const [plan] = await pool.query<mysql.RowDataPacket[]>('EXPLAIN SELECT * FROM job_stats');
     const jobs = (plan as unknown as Plan).find((s) => s.table === 'jobs')!;
