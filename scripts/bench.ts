@@ -26,7 +26,7 @@
  * concurrency keys held by running jobs), `huge-history` (BENCH_HISTORY_ROWS, 1000000;
  * 10000000 for the issue's figure: seeding takes minutes). Each prints idle rows read and
  * server CPU per second and drain jobs/s with the backlog next to the empty table's
- * (measured once per run). The backlog sits in the queue that is drained: the worst case.
+ * (measured just before, in the same run). The backlog sits in the queue that is drained: the worst case.
  * After seeding, the bench waits for InnoDB to flush the pages it dirtied (BENCH_SETTLE_S).
  *
  * The throughput scenarios also print the server's own cost of the daemons' work:
@@ -417,18 +417,17 @@ async function migrated(): Promise<void> {
   await stopReplicas(await startReplicas(1, {}));
 }
 
-let emptyFigures: Promise<{ idle: IdleCost; jobsPerS: number }> | undefined;
-
-/** The empty table's idle cost and drain speed, measured once per bench run. */
-function emptyTable(): Promise<{ idle: IdleCost; jobsPerS: number }> {
-  emptyFigures ??= (async () => {
-    await migrated();
-    await innodbSettled();
-    const idle = await idleCost();
-    await innodbSettled();
-    return { idle, jobsPerS: await drain() };
-  })();
-  return emptyFigures;
+/**
+ * The empty table's idle cost and drain speed, measured right before each backlog: on a
+ * shared machine, figures taken minutes apart differ more than the code does.
+ */
+async function emptyTable(): Promise<{ idle: IdleCost; jobsPerS: number }> {
+  progress('empty table');
+  await migrated();
+  await innodbSettled();
+  const idle = await idleCost();
+  await innodbSettled();
+  return { idle, jobsPerS: await drain() };
 }
 
 /**
