@@ -112,9 +112,10 @@ describe('migrations', () => {
       const before = await snapshot(q);
       assert.equal(before.jobs.length, 7);
 
-      const later = (await migrationFiles()).filter((f) => f !== '001_init.sql');
-      assert.ok(later.includes('002_exact_identifiers.sql'));
-      assert.deepEqual((await migrate(db)).applied, later);
+      // Schema 2 only: later migrations add columns and indexes of their own (their tests
+      // check that they keep the data).
+      await copyFile(join(MIGRATIONS_DIR, '002_exact_identifiers.sql'), join(only001, '002_exact_identifiers.sql'));
+      assert.deepEqual((await migrate(db, only001)).applied, ['002_exact_identifiers.sql']);
       assert.deepEqual(await snapshot(q), before, 'every row and value, and every index, as before');
       const collations = await q(
         `SELECT CONCAT(table_name, '.', column_name) AS c FROM information_schema.columns
@@ -135,8 +136,8 @@ describe('migrations', () => {
 
       // A process that died after 002's statements but before recording it applies it again.
       await q('DELETE FROM sluice_migrations WHERE version = 2');
-      assert.deepEqual((await migrate(db)).applied, ['002_exact_identifiers.sql']);
-      assert.deepEqual((await migrate(db)).applied, [], 'and then nothing');
+      assert.deepEqual((await migrate(db, only001)).applied, ['002_exact_identifiers.sql']);
+      assert.deepEqual((await migrate(db, only001)).applied, [], 'and then nothing');
       assert.deepEqual(await snapshot(q), before, 'unchanged by the second run');
 
       // The keys hold as before: an active unique key, an active concurrency key, a queue name.
