@@ -9,14 +9,27 @@
  * resolveDatabaseServer() picks: DATABASE_URL's, else 127.0.0.1:3306, else a private one.
  *
  * Knobs (environment): BENCH_N (20000), BENCH_CONCURRENCY (50), BENCH_SCENARIOS (all,
- * comma list), BENCH_IDLE_S (60), BENCH_TRICKLE_S (45), BENCH_RATE_N (500),
+ * comma list: the default set, or any scenario by name), BENCH_IDLE_S (60), BENCH_TRICKLE_S (45), BENCH_RATE_N (500),
  * BENCH_LOAD_RATE (2000 jobs/s) and BENCH_LOAD_S (10) for the steady-load scenario,
  * BENCH_BIG_ROWS (1000000), BENCH_POLL_MS (poll interval of the throughput scenarios, 200).
  * BENCH_JOB_MS (0: each throughput job sleeps this long; 20 stands for I/O-bound jobs).
  * BENCH_FANIN_N (10000): children of the fan-in scenario's one parent. BENCH_DB (sluice_bench):
  * the database and user of the run (one per bench when several share a server).
  * BENCH_NODE_ARGS: extra node flags for the daemons (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`).
+ * BENCH_DB / BENCH_USER (sluice_bench / BENCH_DB): the database and the daemons' user.
  * Any SLUICE_* variable set for the bench is passed to the daemons and wins.
+ *
+ * Backlog scenarios (flat cost, docs/flat-cost.md; not in the default set): one replica
+ * at default settings idles for BENCH_BACKLOG_IDLE_S (20) s, then drains BENCH_N due
+ * no-op jobs with the throughput settings, first on an empty table, then with a backlog
+ * of jobs that cannot start: `scheduled-backlog` (BENCH_SCHEDULED_ROWS, 1000000, with
+ * run_at tomorrow, plus BENCH_PAUSED_ROWS, 200000, paused), `paused-backlog`
+ * (BENCH_PAUSED_ROWS paused), `blocked-keys` (BENCH_BLOCKED_ROWS, 200000, behind 10
+ * concurrency keys held by running jobs), `huge-history` (BENCH_HISTORY_ROWS, 1000000;
+ * 10000000 for the issue's figure: seeding takes minutes). Each prints idle rows read and
+ * server CPU per second and drain jobs/s with the backlog next to the empty table's
+ * (measured just before, in the same run). The backlog sits in the queue that is drained: the worst case.
+ * After seeding, the bench waits for InnoDB to flush the pages it dirtied (BENCH_SETTLE_S).
  *
  * The throughput scenarios also print the server's own cost of the daemons' work:
  * db_cpu_us_per_job (userstat CPU_TIME) and rows_read_per_job (ROWS_READ), and how busy the
@@ -47,15 +60,20 @@ const BIG_ROWS = Number(env.BENCH_BIG_ROWS ?? 1_000_000);
 const POLL_MS = env.BENCH_POLL_MS ?? '200';
 /** How long each throughput job sleeps: 0 is a no-op; 20 ms stands for a job waiting on I/O. */
 const JOB_MS = Number(env.BENCH_JOB_MS ?? 0);
-/** Database and user of the run: another name lets benches on one shared server not drop each other's tables. */
+/** Database and user of the run: another name keeps two runs on one server apart (their counters too). */
 const DB = env.BENCH_DB ?? 'sluice_bench';
-const USER = DB;
+const USER = env.BENCH_USER ?? DB;
 const SCENARIOS = (env.BENCH_SCENARIOS ?? 'throughput,throughput-3,idle,load,latency,rate,big-table,fan-in').split(',').map((s) => s.trim());
 /** Children of the fan-in scenario's parent (and plain jobs of its baseline). */
 const FANIN_N = Number(env.BENCH_FANIN_N ?? 10_000);
 /** Finished rows the dashboard scenario measures its pages at, in turn (add 10000000 when there is time: ~4 min to seed here per 1 M). */
 const DASHBOARD_ROWS = (env.BENCH_DASHBOARD_ROWS ?? '10000,1000000').split(',').map(Number);
 const DASHBOARD_PORT = Number(env.BENCH_DASHBOARD_PORT ?? 19191);
+const BACKLOG_IDLE_S = Number(env.BENCH_BACKLOG_IDLE_S ?? 20);
+const SCHEDULED_ROWS = Number(env.BENCH_SCHEDULED_ROWS ?? 1_000_000);
+const PAUSED_ROWS = Number(env.BENCH_PAUSED_ROWS ?? 200_000);
+const BLOCKED_ROWS = Number(env.BENCH_BLOCKED_ROWS ?? 200_000);
+const HISTORY_ROWS = Number(env.BENCH_HISTORY_ROWS ?? 1_000_000);
 
 const server = new URL((await resolveDatabaseServer({ log: (line) => process.stderr.write(`bench: ${line}\n`) })).url);
 const rootUrl = `mysql://${server.username || 'root'}${server.password ? `:${server.password}` : ''}@${server.hostname}:${server.port || 3306}/`;
@@ -130,6 +148,14 @@ interface Replica {
   peakRssMb(): number;
 }
 
+/** Replicas still running: stopped on the way out, even when a scenario fails. */
+const running = new Set<ChildProcess>();
+
+/** Progress on stderr (stdout carries only the JSON lines). */
+function progress(message: string): void {
+  process.stderr.write(`bench: ${new Date().toISOString()} ${message}\n`);
+}
+
 function startReplica(id: string, extra: Record<string, string>): Replica {
   const proc = spawn(process.execPath, [...(env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), 'dist/main.js'], {
     cwd: ROOT,
@@ -137,7 +163,9 @@ function startReplica(id: string, extra: Record<string, string>): Replica {
     env: { PATH: env.PATH ?? '', DATABASE_URL: daemonUrl, SLUICE_WORKER_ID: id, SLUICE_HTTP_PORT: '0', SLUICE_DASHBOARD_PORT: '0', LOG_LEVEL: 'warn', ...extra, ...passThrough() },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  running.add(proc);
   const exited = new Promise((r) => proc.on('exit', r));
+  void exited.then(() => running.delete(proc));
   return {
     proc,
     exited,
@@ -154,7 +182,9 @@ function startReplica(id: string, extra: Record<string, string>): Replica {
 
 async function startReplicas(count: number, extra: Record<string, string>): Promise<Replica[]> {
   const replicas = Array.from({ length: count }, (_, i) => startReplica(`bench-${i + 1}`, extra));
-  await until(async () => Number((await q(`SELECT COUNT(*) n FROM ${DB}.job_workers`).catch(() => [{ n: 0 }]))[0]?.n) === count, 60_000);
+  // Registered: each replica's row (a bench scenario may keep rows of its own there).
+  const ids = Array.from({ length: count }, (_, i) => `bench-${i + 1}`);
+  await until(async () => Number((await q(`SELECT COUNT(*) n FROM ${DB}.job_workers WHERE id IN (?)`, [ids]).catch(() => [{ n: 0 }]))[0]?.n) === count, 60_000);
   return replicas;
 }
 
@@ -415,6 +445,194 @@ async function dashboard(): Promise<Result> {
   return { scenario: 'dashboard', replicas: 1, n: 0, jobs_per_s: null, statements_per_job: null, idle_statements_per_s: null, p50_pickup_ms: null, p99_pickup_ms: null, peak_rss_mb: peak, server_ms_by_page_and_rows: pages, seed_seconds: seedSeconds };
 }
 
+/** Idle cost of one replica at default settings: the server's counters over BENCH_BACKLOG_IDLE_S. */
+interface IdleCost {
+  rowsReadPerS: number;
+  cpuMsPerS: number;
+  statementsPerS: number;
+}
+
+/**
+ * Starts one replica at default settings, lets it settle (a replica that finds a backlog
+ * may first move it: parking, say), and measures its idle cost.
+ */
+async function idleCost(): Promise<IdleCost> {
+  progress('idle: starting a replica');
+  const daemons = await startReplicas(1, {});
+  progress('idle: settling');
+  try {
+    // Settled: a whole second with at most 3 statements, or 5 minutes.
+    const settleBy = Date.now() + 300_000;
+    for (let last = await statements(); Date.now() < settleBy; ) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const now = await statements();
+      if (now - last <= 3) break;
+      last = now;
+    }
+    progress('idle: measuring');
+    const before = await serverCounters();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, BACKLOG_IDLE_S * 1000));
+    const after = await serverCounters();
+    const s = (performance.now() - t0) / 1000;
+    return {
+      rowsReadPerS: round((after.rowsRead - before.rowsRead) / s, 1),
+      cpuMsPerS: round(((after.cpuS - before.cpuS) * 1000) / s, 2),
+      statementsPerS: round((after.statements - before.statements) / s, 2),
+    };
+  } finally {
+    await stopReplicas(daemons);
+  }
+}
+
+/** Drains BENCH_N due no-op jobs inserted at once (throughput settings); jobs/s by the server's clock. */
+async function drain(): Promise<number> {
+  progress('drain');
+  const daemons = await startReplicas(1, { SLUICE_CONCURRENCY: CONCURRENCY, SLUICE_RATE: '1000000', SLUICE_POLL_MS: POLL_MS });
+  try {
+    const [{ first }] = (await q(`SELECT COALESCE(MAX(id), 0) AS first FROM ${DB}.jobs`)) as unknown as [{ first: number }];
+    const [{ t0 }] = (await q('SELECT NOW(3) AS t0')) as unknown as [{ t0: string }];
+    await insertNoops(N, JOB_MS);
+    await until(async () => Number((await q(`SELECT COUNT(*) n FROM ${DB}.jobs WHERE status = 'done' AND id > ?`, [first]))[0]?.n) >= N, 600_000, 250);
+    const [{ s }] = (await q(`SELECT TIMESTAMPDIFF(MICROSECOND, ?, MAX(finished_at)) / 1e6 AS s FROM ${DB}.jobs WHERE id > ?`, [t0, first])) as unknown as [{ s: number }];
+    return Math.round(N / Number(s));
+  } finally {
+    await stopReplicas(daemons);
+  }
+}
+
+/**
+ * Waits until InnoDB has written out what seeding dirtied — at most 10 % of the buffer
+ * pool dirty, as a server at rest keeps a few percent — for at most BENCH_SETTLE_S (60 s):
+ * right after a million-row INSERT the server flushes pages for minutes, and a drain
+ * measured meanwhile measures that flushing, not the claim.
+ */
+async function innodbSettled(): Promise<void> {
+  const deadline = Date.now() + Number(env.BENCH_SETTLE_S ?? 60) * 1000;
+  while (Date.now() < deadline) {
+    const rows = await q("SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_buffer_pool_pages_dirty', 'Innodb_buffer_pool_pages_total')");
+    const v = Object.fromEntries(rows.map((r) => [String(r.Variable_name), Number(r.Value)]));
+    if ((v.Innodb_buffer_pool_pages_dirty ?? 0) <= 0.1 * (v.Innodb_buffer_pool_pages_total ?? 0)) return;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  progress('InnoDB still flushing after BENCH_SETTLE_S; measuring anyway');
+}
+
+/** A fresh database with the schema applied (a replica runs the migrations). */
+async function migrated(): Promise<void> {
+  await resetDatabase();
+  await stopReplicas(await startReplicas(1, {}));
+}
+
+/**
+ * The empty table's idle cost and drain speed, measured right before each backlog: on a
+ * shared machine, figures taken minutes apart differ more than the code does.
+ */
+async function emptyTable(): Promise<{ idle: IdleCost; jobsPerS: number }> {
+  progress('empty table');
+  await migrated();
+  await innodbSettled();
+  const idle = await idleCost();
+  await innodbSettled();
+  return { idle, jobsPerS: await drain() };
+}
+
+/**
+ * One backlog scenario: the empty table's figures, then a fresh database seeded by
+ * `seed` (and analysed), its idle cost and its drain, side by side.
+ */
+async function backlog(scenario: string, rows: Record<string, number>, seed: () => Promise<void>, during?: () => () => void): Promise<Result> {
+  const empty = await emptyTable();
+  await migrated();
+  progress(`${scenario}: seeding`);
+  const seeded = performance.now();
+  await seed();
+  await q(`ANALYZE TABLE ${DB}.jobs`);
+  const seedS = round((performance.now() - seeded) / 1000, 1);
+  progress(`${scenario}: seeded in ${seedS} s; waiting for InnoDB to flush`);
+  await innodbSettled();
+  const stop = during?.();
+  try {
+    const idle = await idleCost();
+    // What the replica moved while it settled (parking, say) is flushed before the drain.
+    await innodbSettled();
+    const jobsPerS = await drain();
+    return {
+      scenario,
+      replicas: 1,
+      n: N,
+      jobs_per_s: jobsPerS,
+      statements_per_job: null,
+      idle_statements_per_s: idle.statementsPerS,
+      p50_pickup_ms: null,
+      p99_pickup_ms: null,
+      peak_rss_mb: null,
+      ...rows,
+      seed_s: seedS,
+      idle_rows_read_per_s: idle.rowsReadPerS,
+      idle_rows_read_per_s_empty: empty.idle.rowsReadPerS,
+      idle_db_cpu_ms_per_s: idle.cpuMsPerS,
+      idle_db_cpu_ms_per_s_empty: empty.idle.cpuMsPerS,
+      idle_statements_per_s_empty: empty.idle.statementsPerS,
+      jobs_per_s_empty: empty.jobsPerS,
+      drain_ratio: round(jobsPerS / empty.jobsPerS, 2),
+      idle_s: BACKLOG_IDLE_S,
+    };
+  } finally {
+    stop?.();
+  }
+}
+
+/** Pending no-op jobs of the default queue, `extra` column values, seeded with the sequence engine. */
+async function seedPending(rows: number, columns: string, values: string): Promise<void> {
+  if (rows <= 0) return;
+  await q(`INSERT INTO ${DB}.jobs (type, payload${columns}) SELECT 'sleep', '{"ms":0}'${values} FROM ${DB}.seq_1_to_${rows}`);
+}
+
+const scheduledBacklog = (): Promise<Result> =>
+  backlog('scheduled-backlog', { scheduled_rows: SCHEDULED_ROWS, paused_rows: PAUSED_ROWS }, async () => {
+    await seedPending(SCHEDULED_ROWS, ', run_at', ', NOW(3) + INTERVAL 1 DAY + INTERVAL seq MICROSECOND');
+    await seedPending(PAUSED_ROWS, ', paused', ', TRUE');
+  });
+
+const pausedBacklog = (): Promise<Result> =>
+  backlog('paused-backlog', { paused_rows: PAUSED_ROWS }, () => seedPending(PAUSED_ROWS, ', paused', ', TRUE'));
+
+/**
+ * BENCH_BLOCKED_ROWS jobs behind 10 concurrency keys, each held by a running job of a
+ * holder process that the bench keeps alive (its heartbeat), so the keys stay busy and
+ * the replica's slots stay free for the drain.
+ */
+const blockedKeys = (): Promise<Result> =>
+  backlog(
+    'blocked-keys',
+    { blocked_rows: BLOCKED_ROWS, busy_keys: 10 },
+    async () => {
+      await q(`INSERT INTO ${DB}.job_workers (id, host, pid, version, queues) VALUES ('bench-holder', 'bench', 1, 'bench', '*')`);
+      await q(
+        `INSERT INTO ${DB}.jobs (type, payload, status, worker, attempts, queued_at, started_at, concurrency_key, timeout_ms)
+         SELECT 'sleep', '{"ms":null}', 'running', 'bench-holder', 1, NOW(3), NOW(3), CONCAT('key-', seq), 86400000 FROM ${DB}.seq_0_to_9`,
+      );
+      await seedPending(BLOCKED_ROWS, ', concurrency_key', ", CONCAT('key-', seq % 10)");
+    },
+    () => {
+      const beat = setInterval(() => void q(`UPDATE ${DB}.job_workers SET heartbeat_at = NOW(3) WHERE id = 'bench-holder'`).catch(() => undefined), 1000);
+      return () => clearInterval(beat);
+    },
+  );
+
+const hugeHistory = (): Promise<Result> =>
+  backlog('huge-history', { finished_rows: HISTORY_ROWS }, async () => {
+    // In slices: one statement of ten million rows would hold a huge undo log.
+    for (let from = 0; from < HISTORY_ROWS; from += 1_000_000) {
+      const rows = Math.min(1_000_000, HISTORY_ROWS - from);
+      await q(
+        `INSERT INTO ${DB}.jobs (type, payload, status, attempts, started_at, finished_at, result)
+         SELECT 'sleep', '{"ms":0}', 'done', 1, NOW(3) - INTERVAL 1 HOUR, NOW(3) - INTERVAL 1 HOUR, '{"slept":0}' FROM ${DB}.seq_1_to_${rows}`,
+      );
+    }
+  });
+
 async function main(): Promise<void> {
   const runs: Record<string, () => Promise<Result>> = {
     throughput: () => throughput('throughput', 1),
@@ -425,6 +643,10 @@ async function main(): Promise<void> {
     rate,
     'big-table': bigTable,
     'fan-in': fanIn,
+    'scheduled-backlog': scheduledBacklog,
+    'paused-backlog': pausedBacklog,
+    'blocked-keys': blockedKeys,
+    'huge-history': hugeHistory,
   };
   // Not in the default list: it seeds millions of rows. BENCH_SCENARIOS=dashboard.
   runs.dashboard = dashboard;
@@ -438,7 +660,8 @@ async function main(): Promise<void> {
 }
 
 main().catch(async (err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  for (const proc of running) proc.kill('SIGKILL');
   await root.end().catch(() => undefined);
   process.exit(1);
 });

@@ -8,6 +8,7 @@
  */
 import { INLINE_PAYLOAD_BYTES, MAX_BACKOFF_EXPONENT } from '../limits.js';
 import type { Database, Executor } from './database.js';
+import { KEY_LINES_OPEN_EXISTS, SCHEDULED_DUE, SCHEDULED_IN_US, STARTABLE_EXISTS } from './queries/claim-lanes.js';
 import { SCHEDULES_PEEK_COLUMNS, SCHEDULES_QUIET, schedulePeekOf, type SchedulePeek } from './queries/schedules.js';
 import { countedAsAssignment, jobsCountIntoParents, lockedOf, WORKFLOWS_TODO_EXIST } from './queries/workflows.js';
 import { inTransaction } from './transaction.js';
@@ -61,6 +62,19 @@ interface ClaimRow {
   worker: string | null;
   resumed: number | string;
   deps_total: number | string;
+  key_wait: number | null;
+  blocked: number | string;
+}
+
+/**
+ * A row a claim looked at: a job it may take (`blocked` 0), or one whose concurrency key
+ * is held, to park (1: it may become its line's next; 2: its line has a next that comes
+ * first).
+ */
+export interface ReadyRow extends ClaimedJob {
+  blocked: 0 | 1 | 2;
+  /** The row was its key line's next: taking it moves the line on (jobsAdvanceKeyLines). */
+  nextInLine: boolean;
 }
 
 export interface QueueRow {
@@ -69,8 +83,10 @@ export interface QueueRow {
   ratePerSec: number | null;
   concurrency: number | null;
   timeoutMs: number | null;
-  /** A pending job of this queue is due now. */
+  /** A pending job of this queue could start now (lane 0, due, key not held). */
   ready: boolean;
+  /** ms until this queue's earliest scheduled job is due (≤ 0: due, to promote); null: none. */
+  scheduledInMs?: number | null;
 }
 
 export interface Probe {
@@ -87,6 +103,8 @@ export interface Probe {
   overdue: boolean;
   /** Leader only: a workflow row waits for the leader (release, fail fast, cancel, cascade, deadline). */
   workflows: boolean;
+  /** Some concurrency key's line of parked jobs has no next: jobsAdvanceKeyLines repairs it. */
+  keyLinesOpen: boolean;
   /** When the next schedule tick is due (read by every replica: any may make it). */
   schedules: SchedulePeek;
 }
@@ -162,8 +180,8 @@ export async function jobsProbe(
        (SELECT JSON_ARRAYAGG(JSON_OBJECT(
           'name', q.name, 'paused', q.paused, 'rate', q.rate_per_sec, 'concurrency', q.concurrency,
           'timeout', q.timeout_ms,
-          'ready', EXISTS (SELECT 1 FROM jobs j WHERE j.status = 'pending' AND j.queue = q.name
-                            AND j.run_at <= NOW(3) AND j.paused = 0 AND j.cancel_requested_at IS NULL)))
+          'ready', ${STARTABLE_EXISTS},
+          'scheduled_in_us', ${SCHEDULED_IN_US}))
         FROM job_queues q WHERE ${qf.sql}) AS queues,
        (SELECT JSON_ARRAYAGG(n.queue) FROM (
           SELECT DISTINCT j.queue FROM jobs j
@@ -171,13 +189,22 @@ export async function jobsProbe(
             AND NOT EXISTS (SELECT 1 FROM job_queues k WHERE k.name = j.queue)) n) AS new_queues,
        (SELECT JSON_ARRAYAGG(w.queues) FROM job_workers w
         WHERE w.heartbeat_at >= NOW(3) - INTERVAL ? * 1000 MICROSECOND) AS live_workers,
+       ${KEY_LINES_OPEN_EXISTS} AS key_lines_open,
        ${SCHEDULES_PEEK_COLUMNS},
        ${lc.sql}`,
     [...qf.params, ...jf.params, ...uf.params, deadAfterMs, ...lc.params],
   );
   const row = rows[0] ?? {};
   const parse = <T>(v: unknown): T[] => (v == null ? [] : ((typeof v === 'string' ? JSON.parse(v) : v) as T[]));
-  const queueRows = parse<{ name: string; paused: unknown; rate: number | null; concurrency: number | null; timeout: number | null; ready: unknown }>(row.queues);
+  const queueRows = parse<{
+    name: string;
+    paused: unknown;
+    rate: number | null;
+    concurrency: number | null;
+    timeout: number | null;
+    ready: unknown;
+    scheduled_in_us: number | string | null;
+  }>(row.queues);
   return {
     queues: queueRows.map((q) => ({
       name: q.name,
@@ -186,6 +213,7 @@ export async function jobsProbe(
       concurrency: q.concurrency,
       timeoutMs: q.timeout,
       ready: Boolean(Number(q.ready)),
+      scheduledInMs: q.scheduled_in_us == null ? null : Number(q.scheduled_in_us) / 1000,
     })),
     newQueues: parse<string>(row.new_queues),
     liveWorkerQueues: parse<string>(row.live_workers),
@@ -193,13 +221,16 @@ export async function jobsProbe(
     deadWorkers: Boolean(Number(row.dead_workers)),
     overdue: Boolean(Number(row.overdue)),
     workflows: Boolean(Number(row.workflows)),
+    keyLinesOpen: Boolean(Number(row.key_lines_open)),
     schedules: schedulePeekOf(row),
   };
 }
 
 /**
  * The idle replica's heartbeat and probe in one statement: refreshes heartbeat_at only if
- * nothing waits for this replica — no due job in a served, unpaused queue, no new queue,
+ * nothing waits for this replica — no job that could start now in a served, unpaused
+ * queue, no scheduled job due in a served queue (paused or not: it is promoted anyway),
+ * no key line to repair, no new queue,
  * no pending cancel, no schedule tick due or row to compute, and (leader) no dead worker
  * or overdue job. True: beat written and
  * all quiet. False: something to do (or the row is gone): run the full probe.
@@ -222,17 +253,15 @@ export async function workersHeartbeatIfQuiet(
     'workersHeartbeatIfQuiet',
     `UPDATE job_workers SET heartbeat_at = NOW(3)
      WHERE id = ?
-       AND NOT EXISTS (
-         SELECT 1 FROM job_queues q
-         WHERE ${qf.sql} AND q.paused = 0
-           AND EXISTS (SELECT 1 FROM jobs j WHERE j.status = 'pending' AND j.queue = q.name
-                         AND j.run_at <= NOW(3) AND j.paused = 0 AND j.cancel_requested_at IS NULL))
+       AND NOT EXISTS (SELECT 1 FROM job_queues q WHERE ${qf.sql} AND q.paused = 0 AND ${STARTABLE_EXISTS})
+       AND NOT EXISTS (SELECT 1 FROM job_queues q WHERE ${qf.sql} AND ${SCHEDULED_DUE})
+       AND NOT ${KEY_LINES_OPEN_EXISTS}
        AND NOT EXISTS (
          SELECT 1 FROM (SELECT DISTINCT n.queue FROM jobs n WHERE n.status = 'pending' AND ${nf.sql} AND ${uf.sql}) d
          WHERE NOT EXISTS (SELECT 1 FROM job_queues k WHERE k.name = d.queue))
        AND ${SCHEDULES_QUIET}
        ${leaderQuiet}`,
-    [worker, ...qf.params, ...nf.params, ...uf.params, ...(leader ? [leader.deadAfterMs, leader.worker, leader.defaultTimeoutMs, leader.graceMs] : [])],
+    [worker, ...qf.params, ...qf.params, ...nf.params, ...uf.params, ...(leader ? [leader.deadAfterMs, leader.worker, leader.defaultTimeoutMs, leader.graceMs] : [])],
   );
   return r.affectedRows === 1;
 }
@@ -269,41 +298,55 @@ export interface ClaimCursor {
   id: number;
 }
 
+/** The claimed row's key is held by a queued or running job. */
+const KEY_HELD = 'EXISTS (SELECT 1 FROM jobs h WHERE h.active_concurrency_key = jobs.concurrency_key)';
+/** The claimed row's key line has a next that comes first in claim order. */
+const BEHIND_A_NEXT = `EXISTS (SELECT 1 FROM jobs d
+       WHERE d.waits_for_key = jobs.concurrency_key AND d.queue = jobs.queue AND d.key_wait = 2
+         AND (d.priority < jobs.priority OR (d.priority = jobs.priority
+              AND (d.run_at < jobs.run_at OR (d.run_at = jobs.run_at AND d.id < jobs.id)))))`;
+
 /**
- * Selects and locks up to `limit` due jobs of one queue, lowest priority then oldest
- * first, skipping rows other claimers hold and keys held by active jobs. Served by
- * jobs_claim without a filesort.
+ * Selects and locks up to `limit` rows of one queue's lane 0 — jobs that can start now —
+ * lowest priority then oldest first, skipping rows other claimers hold. Served by
+ * jobs_claim (status, queue, claim_lane, claim_priority, run_at) without a filesort:
+ * scheduled, paused and parked rows are in other lanes and never read.
+ *
+ * A keyed row whose key is held comes back `blocked`, for the caller to park it (it
+ * leaves lane 0 and waits in its key's line), except a line's next, which stays in lane
+ * 0 and is only stepped over while its key is held: one row per busy key and queue. (Two
+ * claimers racing may both make a next for one line; the later one comes back `blocked`
+ * behind the first and is parked.)
  *
  * `after` starts the scan past the previous claim's last row. Claimed rows leave
- * delete-marked entries at the head of the pending range until InnoDB purges them, and
- * under load a scan from the head walks tens of thousands of them (measured: 42 page
- * reads per claimed row, against 2 with the cursor). The cursor form is a union of
- * ranges the optimizer only seeks with the index forced.
+ * delete-marked entries at the head of lane 0 until InnoDB purges them, and under load a
+ * scan from the head walks tens of thousands of them (measured: 42 page reads per
+ * claimed row, against 2 with the cursor). The cursor form is a union of ranges the
+ * optimizer only seeks with the index forced.
  *
  * Payloads larger than INLINE_PAYLOAD_BYTES stay behind (their size comes along): a claim
  * of many rows never carries many large payloads into memory at once.
  * Params: inline payload bytes, queue, cursor, limit.
  */
-export async function jobsSelectReady(tx: Executor, queue: string, limit: number, after?: ClaimCursor): Promise<ClaimedJob[]> {
+export async function jobsSelectReady(tx: Executor, queue: string, limit: number, after?: ClaimCursor): Promise<ReadyRow[]> {
   const cursor = after
     ? {
-        sql: 'AND (priority > ? OR (priority = ? AND (run_at > ? OR (run_at = ? AND id > ?))))',
+        sql: 'AND (claim_priority > ? OR (claim_priority = ? AND (run_at > ? OR (run_at = ? AND id > ?))))',
         params: [after.priority, after.priority, after.runAt, after.runAt, after.id],
       }
     : { sql: '', params: [] };
   const rows = await tx.run<ClaimRow[]>(
     'jobsSelectReady',
     `SELECT id, queue, type, IF(LENGTH(payload) <= ?, payload, NULL) AS payload, COALESCE(LENGTH(payload), 0) AS payload_bytes,
-            priority, run_at, attempts, max_attempts, timeout_ms, concurrency_key, worker,
+            priority, run_at, attempts, max_attempts, timeout_ms, concurrency_key, worker, key_wait,
             suspended_at IS NOT NULL AS resumed, COALESCE(deps_total, 0) AS deps_total,
-            TIMESTAMPDIFF(MICROSECOND, run_at, NOW(3)) / 1000 AS waited_ms
+            TIMESTAMPDIFF(MICROSECOND, run_at, NOW(3)) / 1000 AS waited_ms,
+            CASE WHEN concurrency_key IS NULL OR NOT ${KEY_HELD} THEN 0 WHEN ${BEHIND_A_NEXT} THEN 2 ELSE 1 END AS blocked
      FROM jobs FORCE INDEX (jobs_claim)
-     WHERE status = 'pending' AND queue = ? AND run_at <= NOW(3) AND paused = 0
-       AND cancel_requested_at IS NULL
+     WHERE status = 'pending' AND queue = ? AND claim_lane = 0 AND run_at <= NOW(3)
        ${cursor.sql}
-       AND (concurrency_key IS NULL
-            OR NOT EXISTS (SELECT 1 FROM jobs h WHERE h.active_concurrency_key = jobs.concurrency_key))
-     ORDER BY priority, run_at, id
+       AND (key_wait IS NULL OR NOT ${KEY_HELD} OR ${BEHIND_A_NEXT})
+     ORDER BY claim_priority, run_at, id
      LIMIT ?
      FOR UPDATE SKIP LOCKED`,
     [INLINE_PAYLOAD_BYTES, queue, ...cursor.params, limit],
@@ -325,6 +368,8 @@ export async function jobsSelectReady(tx: Executor, queue: string, limit: number
     reclaimed: r.worker !== null,
     resumed: Boolean(Number(r.resumed)),
     childCount: Number(r.deps_total),
+    blocked: Number(r.blocked) as 0 | 1 | 2,
+    nextInLine: Number(r.key_wait) === 2,
   }));
 }
 
@@ -351,12 +396,41 @@ export async function jobsLoadPayload(db: Executor, worker: string, run: RunRef)
   return { found: true, payload: typeof row.payload === 'string' ? safeJson(row.payload) : row.payload };
 }
 
-/** Marks locked rows claimed by this worker. Params: worker, ids. */
-export async function jobsMarkQueued(tx: Executor, worker: string, ids: readonly number[]): Promise<number> {
+/** Rows a claim parks: each leaves lane 0 for its key's line. */
+export interface KeyParking {
+  /** key_wait = 1: parked behind the line's next. */
+  parked: readonly number[];
+  /** key_wait = 2: the line's next, kept in lane 0 to go as soon as the key frees. */
+  next: readonly number[];
+}
+
+/**
+ * Marks locked rows claimed by this worker (a claimed row leaves any key line), and in
+ * the same statement parks the locked rows whose key is held.
+ * Params: worker, claimed ids, parked rows. Returns rows claimed or parked.
+ */
+export async function jobsMarkQueued(tx: Executor, worker: string, ids: readonly number[], park?: KeyParking): Promise<number> {
+  const parked = park?.parked ?? [];
+  const next = park?.next ?? [];
+  if (parked.length === 0 && next.length === 0) {
+    const r = await tx.run<{ affectedRows: number }>(
+      'jobsMarkQueued',
+      `UPDATE jobs SET status = 'queued', worker = ?, queued_at = NOW(3), key_wait = NULL WHERE id IN (?) AND status = 'pending'`,
+      [worker, ids],
+    );
+    return r.affectedRows;
+  }
+  // [0] stands in for an empty list: ids start at 1.
+  const list = (xs: readonly number[]): readonly number[] => (xs.length > 0 ? xs : [0]);
   const r = await tx.run<{ affectedRows: number }>(
     'jobsMarkQueued',
-    `UPDATE jobs SET status = 'queued', worker = ?, queued_at = NOW(3) WHERE id IN (?) AND status = 'pending'`,
-    [worker, ids],
+    `UPDATE jobs SET
+       status = IF(id IN (?), 'queued', status),
+       worker = IF(id IN (?), ?, worker),
+       queued_at = IF(id IN (?), NOW(3), queued_at),
+       key_wait = CASE WHEN id IN (?) THEN NULL WHEN id IN (?) THEN 1 ELSE 2 END
+     WHERE id IN (?) AND status = 'pending'`,
+    [list(ids), list(ids), worker, list(ids), list(ids), list(parked), [...ids, ...parked, ...next]],
   );
   return r.affectedRows;
 }

@@ -3,6 +3,7 @@ import type { Channel } from '../channel.js';
 import type { RunnableJob } from '../consumers/job-runner.js';
 import type { ClaimSession } from '../db/claim-session.js';
 import type { Database } from '../db/database.js';
+import { jobsAdvanceKeyLines, jobsPromoteDue } from '../db/queries/claim-lanes.js';
 import {
   jobsCancelPending,
   jobsMarkQueued,
@@ -15,6 +16,7 @@ import {
   type ClaimedJob,
   type LeaderProbe,
   type QueueRow,
+  type ReadyRow,
 } from '../db/queries.js';
 import { isDuplicateKeyError } from '../errors.js';
 import type { SluiceEvents } from '../events.js';
@@ -35,6 +37,8 @@ export const BUSY_REPOLL_MIN_MS = 10;
 export const BUSY_REPOLL_MAX_MS = 50;
 /** Pending jobs one cancel statement ends. */
 const CANCEL_BATCH = 1000;
+/** Scheduled jobs one promote statement moves into lane 0; a probe sends at most 10. */
+const PROMOTE_BATCH = 1000;
 
 export interface ReadyJobsOptions {
   db: Database;
@@ -98,6 +102,14 @@ export class ReadyJobsPublisher implements Pollable {
   private readonly cursors = new Map<string, { at: ClaimCursor; since: number }>();
   /** The last look stopped because prefetch was more than half full. */
   private waitingForRoom = false;
+  /**
+   * performance.now() when the earliest scheduled job of a served queue falls due, as the
+   * last probe saw it: a probe then promotes it, between regular probes. Infinity: none
+   * known (the next regular probe looks).
+   */
+  private nextScheduledAt = Infinity;
+  /** When the last probe made for a scheduled job (not the interval) was sent. */
+  private lastEarlyProbeAt = -Infinity;
 
   constructor(private readonly opts: ReadyJobsOptions) {}
 
@@ -112,7 +124,11 @@ export class ReadyJobsPublisher implements Pollable {
     if (this.waitingForRoom) return 20;
 
     if (this.idle && (await this.quietHeartbeat())) return this.emptyLook();
-    if (this.idle || performance.now() - this.lastProbeAt >= pollMs) {
+    // A scheduled job known to fall due before the next regular probe is promoted on time.
+    const lookAt = performance.now();
+    const early = this.earlyProbeDue(lookAt);
+    if (early) this.lastEarlyProbeAt = lookAt;
+    if (this.idle || lookAt - this.lastProbeAt >= pollMs || early) {
       await this.probe();
       if (![...this.settings.values()].some((q) => q.ready && this.serves(q.name) && !q.paused)) {
         this.idle = true;
@@ -127,14 +143,17 @@ export class ReadyJobsPublisher implements Pollable {
     const space = this.room();
     const claimedAt = performance.now();
     let claimed: ClaimedJob[];
+    let parked: number;
     try {
-      claimed = await this.claim(claimable, space);
+      ({ claimed, parked } = await this.claim(claimable, space));
     } catch (err) {
       this.cursors.clear();
       // Another replica took the same concurrency key in the same instant: try again now.
       if (isDuplicateKeyError(err)) return 0;
       throw err;
     }
+    // Parking moved key-blocked rows out of lane 0: look again at once for what they hid.
+    if (claimed.length === 0 && parked > 0) return 0;
     this.idle = claimed.length === 0;
     for (const job of claimed) {
       const runnable: RunnableJob = {
@@ -215,7 +234,20 @@ export class ReadyJobsPublisher implements Pollable {
     const { pollMs } = this.opts;
     const backoff = BUSY_REPOLL_MIN_MS * 2 ** this.emptyLooks;
     if (backoff < pollMs) return backoff;
-    return Math.round(pollMs * (1 + (this.opts.random ?? Math.random)() * 0.05));
+    const wait = Math.round(pollMs * (1 + (this.opts.random ?? Math.random)() * 0.05));
+    // A scheduled job due sooner: wake then (one probe, one promote), not up to a poll late.
+    const now = performance.now();
+    if (!this.earlyProbeDue(Math.max(now, this.nextScheduledAt))) return wait;
+    return Math.max(BUSY_REPOLL_MIN_MS, Math.min(wait, Math.ceil(this.nextScheduledAt - now)));
+  }
+
+  /**
+   * A probe for a scheduled job falling due, besides the interval's, is due at `at`: at
+   * most one a poll interval, so jobs scheduled close together cost no more probes than
+   * the interval's (each then starts within one poll of its time, as a due job does).
+   */
+  private earlyProbeDue(at: number): boolean {
+    return at >= this.nextScheduledAt && at - this.lastEarlyProbeAt >= this.opts.pollMs;
   }
 
   private serves(queue: string): boolean {
@@ -234,6 +266,8 @@ export class ReadyJobsPublisher implements Pollable {
         settings.set(name, { name, paused: false, ratePerSec: null, concurrency: null, timeoutMs: null, ready: true });
       }
     }
+    await this.promoteDue(probe.queues);
+    if (probe.keyLinesOpen) await jobsAdvanceKeyLines(db, undefined);
     if (probe.pendingCancels) {
       // Leader only, in bounded batches; what is left waits for the next probe.
       let n = 0;
@@ -244,6 +278,27 @@ export class ReadyJobsPublisher implements Pollable {
     this.liveWorkerQueues = probe.liveWorkerQueues;
     this.lastProbeAt = performance.now();
     this.configureBuckets();
+  }
+
+  /**
+   * Moves the due scheduled jobs of served queues into lane 0 (in bounded batches; what is
+   * left waits for the next probe), marks those queues ready, and notes when the next
+   * scheduled job falls due.
+   */
+  private async promoteDue(queues: QueueRow[]): Promise<void> {
+    const now = performance.now();
+    const due: QueueRow[] = [];
+    this.nextScheduledAt = Infinity;
+    for (const q of queues) {
+      if (!this.serves(q.name) || q.scheduledInMs == null) continue;
+      if (q.scheduledInMs <= 0) due.push(q);
+      else this.nextScheduledAt = Math.min(this.nextScheduledAt, now + q.scheduledInMs);
+    }
+    if (due.length === 0) return;
+    const names = due.map((q) => q.name);
+    let moved = 0;
+    for (let i = 0, got = PROMOTE_BATCH; i < 10 && got === PROMOTE_BATCH; i++) moved += got = await jobsPromoteDue(this.opts.db, names, PROMOTE_BATCH);
+    if (moved > 0) for (const q of due) q.ready = true;
   }
 
   /** Each replica gets an equal share of a queue's cluster-wide rate. */
@@ -290,15 +345,17 @@ export class ReadyJobsPublisher implements Pollable {
     return ms;
   }
 
-  private async claim(queues: readonly QueueRow[], room: number): Promise<ClaimedJob[]> {
+  private async claim(queues: readonly QueueRow[], room: number): Promise<{ claimed: ClaimedJob[]; parked: number }> {
     const { claims, worker } = this.opts;
     const started = performance.now();
     const cursors = new Map<string, ClaimCursor | undefined>();
+    let parked = 0;
     const claimed = await claims.transaction('jobsClaim', async (tx) => {
       const capped = queues.filter((q) => q.concurrency != null).map((q) => q.name);
       const active = await queuesLockActive(tx, capped);
-      const out: ClaimedJob[] = [];
+      const out: ReadyRow[] = [];
       const keys = new Set<string>();
+      const park = { parked: [] as number[], next: [] as number[] };
       let left = room;
       for (const q of queues) {
         if (left <= 0) break;
@@ -309,18 +366,15 @@ export class ReadyJobsPublisher implements Pollable {
         if (budget <= 0) continue;
         const rows = await jobsSelectReady(tx, q.name, budget, this.cursorOf(q.name, started));
         cursors.set(q.name, nextCursor(rows, budget));
-        for (const job of rows) {
-          // Two due jobs with one key: the first goes, the other waits for the key.
-          if (job.concurrencyKey !== null) {
-            if (keys.has(job.concurrencyKey)) continue;
-            keys.add(job.concurrencyKey);
-          }
-          out.push(job);
-        }
+        sortRows(rows, out, keys, park);
         left = room - out.length;
       }
-      if (out.length > 0) await jobsMarkQueued(tx, worker, out.map((j) => j.id));
-      return out;
+      parked = park.parked.length + park.next.length;
+      if (out.length > 0 || parked > 0) await jobsMarkQueued(tx, worker, out.map((j) => j.id), park);
+      // A line whose next was just taken gets its following row as next.
+      const advance = out.filter((j) => j.nextInLine && j.concurrencyKey !== null).map((j) => ({ key: j.concurrencyKey as string, queue: j.queue }));
+      if (advance.length > 0) await jobsAdvanceKeyLines(tx, advance);
+      return out.map(({ blocked: _b, nextInLine: _n, ...job }) => job);
     });
     for (const [queue, at] of cursors) {
       if (!at) this.cursors.delete(queue);
@@ -335,7 +389,7 @@ export class ReadyJobsPublisher implements Pollable {
     }
     const durationMs = performance.now() - started;
     for (const [queue, jobs] of byQueue) this.opts.events.emit('jobs:claimed', { queue, jobs, durationMs });
-    return claimed;
+    return { claimed, parked };
   }
 }
 
@@ -348,4 +402,29 @@ function nextCursor(rows: readonly ClaimedJob[], asked: number): ClaimCursor | u
   const last = rows.at(-1);
   if (!last || rows.length < asked || rows.some((r) => r.concurrencyKey !== null)) return undefined;
   return { priority: last.priority, runAt: last.runAt, id: last.id };
+}
+
+/**
+ * Sorts one queue's looked-at rows: jobs to take go to `out`; rows whose key is held go
+ * to `park` — the first of each key line seen here becomes its next unless the line has
+ * one that comes first, the rest are parked behind it. A second row of a key taken in
+ * this claim is left as it is: the next look sees it blocked.
+ */
+function sortRows(rows: readonly ReadyRow[], out: ReadyRow[], keys: Set<string>, park: { parked: number[]; next: number[] }): void {
+  const lines = new Set<string>();
+  for (const row of rows) {
+    if (row.blocked !== 0) {
+      const line = JSON.stringify([row.concurrencyKey, row.queue]);
+      if (row.blocked === 2 || lines.has(line)) park.parked.push(row.id);
+      else park.next.push(row.id);
+      lines.add(line);
+      continue;
+    }
+    // Two due jobs with one key: the first goes, the other waits for the key.
+    if (row.concurrencyKey !== null) {
+      if (keys.has(row.concurrencyKey)) continue;
+      keys.add(row.concurrencyKey);
+    }
+    out.push(row);
+  }
 }

@@ -15,6 +15,7 @@ import {
   workersHeartbeat,
   workersHeartbeatIfQuiet,
 } from '../../src/db/queries.js';
+import { jobsAdvanceKeyLines, jobsPromoteDue } from '../../src/db/queries/claim-lanes.js';
 import { freshDatabase, type FreshDatabase } from '../helpers/database.js';
 
 let fresh: FreshDatabase;
@@ -23,6 +24,9 @@ let db: Database;
 
 /** jobs_claim's first two parts, VARCHAR(16) + VARCHAR(64) in utf8mb4: (4 × n + 2) bytes each. */
 const STATUS_QUEUE_KEY_LEN = 4 * 16 + 2 + (4 * 64 + 2);
+
+/** jobs_claim's third part, claim_lane: a nullable TINYINT. */
+const LANE_KEY_LEN = 2;
 
 type Plan = Array<{ select_type: string; table: string; type: string; key: string | null; key_len: string | null; ref: string | null; Extra: string; rows: number }>;
 
@@ -48,7 +52,7 @@ function explaining(plans: Plan[]): Executor {
  */
 function assertIndexed(plan: Plan, what: string): void {
   for (const step of plan) {
-    if (!/^(jobs|j|h|a|c|w|o|n)$/.test(step.table)) continue;
+    if (!/^(jobs|j|h|a|c|w|o|n|jh|js|x|d|p)$/.test(step.table)) continue;
     assert.notEqual(step.type, 'ALL', `${what}: full scan of ${step.table}: ${JSON.stringify(step)}`);
     assert.doesNotMatch(step.Extra ?? '', /filesort/i, `${what}: ${JSON.stringify(step)}`);
     if (!distinctOfOneQueue(step)) assert.doesNotMatch(step.Extra ?? '', /temporary/i, `${what}: ${JSON.stringify(step)}`);
@@ -87,6 +91,17 @@ describe('every hot query is index-served on a big table (EXPLAIN)', () => {
               IF(seq % 5 = 0, CONCAT('k', seq % 50), NULL), seq % 13 = 0
        FROM seq_1_to_20000`,
     );
+    // 20k scheduled for later; part of the keyed pending rows parked in their key lines.
+    await pool.query(
+      `INSERT INTO jobs (queue, type, payload, priority, run_at, concurrency_key)
+       SELECT CONCAT('q', seq % 20), 'sleep', '{"ms":0}', CAST(seq % 7 AS SIGNED) - 3, NOW(3) + INTERVAL seq SECOND,
+              IF(seq % 4 = 0, CONCAT('k', seq % 50), NULL)
+       FROM seq_1_to_20000`,
+    );
+    await pool.query(
+      `UPDATE jobs SET key_wait = IF(id % 7 = 0, 2, 1)
+       WHERE status = 'pending' AND concurrency_key IS NOT NULL AND claim_lane = 0 AND id % 2 = 0`,
+    );
     await pool.query("INSERT INTO job_queues (name, paused, concurrency) SELECT CONCAT('q', seq), seq % 3 = 0, IF(seq % 2 = 0, 5, NULL) FROM seq_0_to_19");
     await pool.query('ANALYZE TABLE jobs');
   });
@@ -100,12 +115,13 @@ describe('every hot query is index-served on a big table (EXPLAIN)', () => {
     await jobsSelectReady(explaining(plans), 'q3', 1000);
     const main = plans[0]!.find((s) => s.table === 'jobs')!;
     assert.equal(main.key, 'jobs_claim', JSON.stringify(plans[0]));
-    // Seeks on both status (utf8mb4_unicode_ci) and queue (utf8mb4_bin) with the parameters
-    // as given: a collation the index cannot serve would leave queue out (key_len 66,
-    // ref const) and sort the rest.
+    // Seeks on status (utf8mb4_unicode_ci), queue (utf8mb4_bin) and lane 0 with the
+    // parameters as given: a collation the index cannot serve would leave queue out
+    // (key_len 66, ref const) and sort the rest. Lane 0 holds only jobs that can start
+    // now: scheduled, paused and parked rows are never read.
     assert.equal(main.type, 'ref', JSON.stringify(main));
-    assert.equal(main.ref, 'const,const', JSON.stringify(main));
-    assert.equal(Number(main.key_len), STATUS_QUEUE_KEY_LEN, JSON.stringify(main));
+    assert.equal(main.ref, 'const,const,const', JSON.stringify(main));
+    assert.equal(Number(main.key_len), STATUS_QUEUE_KEY_LEN + LANE_KEY_LEN, JSON.stringify(main));
     assertIndexed(plans[0]!, 'claim');
     const keyCheck = plans[0]!.find((s) => s.table === 'h');
     assert.equal(keyCheck?.key, 'jobs_active_concurrency_key', 'the concurrency-key check is an index lookup');
@@ -180,6 +196,68 @@ describe('every hot query is index-served on a big table (EXPLAIN)', () => {
     const beat = plans[0]!.find((s) => s.table === 'job_workers')!;
     assert.equal(beat.key, 'PRIMARY', `job_workers.id = ? is a key lookup: ${JSON.stringify(beat)}`);
     assert.notEqual(beat.type, 'ALL');
+  });
+
+  it('promotion of due scheduled jobs reads only lane 1 of the queues, in run_at order', async () => {
+    const plans: Plan[] = [];
+    await jobsPromoteDue(explaining(plans), ['q1', 'q2'], 1000);
+    const step = plans[0]!.find((s) => s.table === 'jobs')!;
+    assertIndexed(plans[0]!, 'promote');
+    assert.equal(step.key, 'jobs_claim', JSON.stringify(plans[0]));
+    assert.equal(step.type, 'range', JSON.stringify(step));
+  });
+
+  it('the probe reads one entry per queue for "next scheduled job" and one per key line for repairs', async () => {
+    const plans: Plan[] = [];
+    await jobsProbe(explaining(plans), [], 30_000);
+    // The first entry of each queue's lane 1, in index order: a LIMIT 1 on a ref without
+    // a sort (MIN() of a queue named by the outer row would read the whole lane).
+    const first = plans[0]!.find((s) => s.table === 'js');
+    assert.equal(first?.key, 'jobs_claim', JSON.stringify(plans[0]));
+    assert.equal(first?.ref?.split(',').length, 4, `seeks (status, queue, lane, NULL priority): ${JSON.stringify(first)}`);
+    const lines = plans[0]!.find((s) => s.table === 'jobs' && s.key === 'jobs_key_waits');
+    assert.ok(lines, `the key-line check reads jobs_key_waits: ${JSON.stringify(plans[0])}`);
+    assert.match(lines.Extra, /Using index for group-by/, `a loose scan, one read per line: ${JSON.stringify(lines)}`);
+  });
+
+  it('moving a key line on reads its line, not its parked rows', async () => {
+    const plans: Plan[] = [];
+    const x = explaining(plans);
+    await jobsAdvanceKeyLines(x, [{ key: 'k1', queue: 'q1' }, { key: 'k2', queue: 'q2' }]);
+    await jobsAdvanceKeyLines(x, undefined);
+    assert.equal(plans.length, 2);
+    for (const [i, plan] of plans.entries()) {
+      assertIndexed(plan, 'advance');
+      if (i === 0) {
+        // Named lines: one dive for the next, one for "has a next", per line.
+        const has = plan.filter((s) => s.table === 'd');
+        assert.equal(has.length, 2, JSON.stringify(plan));
+        for (const step of has) assert.equal(step.key, 'jobs_key_waits', JSON.stringify(step));
+      } else {
+        const group = plan.find((s) => s.table === 'jobs');
+        assert.equal(group?.key, 'jobs_key_waits', JSON.stringify(plan));
+        assert.match(group?.Extra ?? '', /Using index for group-by/, JSON.stringify(plan));
+      }
+      const head = plan.find((s) => s.table === 'x');
+      assert.equal(head?.key, 'jobs_key_waits', JSON.stringify(plan));
+      assert.equal(head?.type, 'ref', `the next is the first entry of its line: ${JSON.stringify(head)}`);
+      const target = plan.find((s) => s.table === 'p');
+      assert.equal(target?.key, 'PRIMARY', JSON.stringify(plan));
+    }
+  });
+
+  it("the README's per-queue counts of startable jobs read lane 0 of jobs_claim only", async () => {
+    for (const sql of [
+      "SELECT queue, COUNT(*) AS startable FROM jobs WHERE status = 'pending' AND queue IN ('q1', 'q2') AND claim_lane = 0 GROUP BY queue",
+      "SELECT TIMESTAMPDIFF(SECOND, MIN(run_at), NOW(3)) FROM jobs WHERE status = 'pending' AND queue = 'q1' AND claim_lane = 0",
+    ]) {
+      const [plan] = await pool.query<mysql.RowDataPacket[]>(`EXPLAIN ${sql}`);
+      const step = (plan as unknown as Plan).find((s) => s.table === 'jobs')!;
+      assert.equal(step.key, 'jobs_claim', JSON.stringify(plan));
+      assert.equal(Number(step.key_len), STATUS_QUEUE_KEY_LEN + LANE_KEY_LEN, `(status, queue, lane) bound: ${JSON.stringify(step)}`);
+      assert.match(step.Extra, /Using index/);
+      assertIndexed(plan as unknown as Plan, sql);
+    }
   });
 
   it('job_stats reads the covering index, without filesort or temporary table', async () => {

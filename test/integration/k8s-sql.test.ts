@@ -25,6 +25,19 @@ function kedaQuery(): string {
   return trigger.metadata.query;
 }
 
+/** The one-queue form the overlay documents for a Deployment that serves `emails`. */
+function kedaQueueQuery(queue: string): string {
+  const text = readFileSync(join(ROOT, 'k8s/overlays/keda/scaledobject.yaml'), 'utf8');
+  const query = /^# per-queue: (.+)$/m.exec(text)?.[1];
+  assert.ok(query, 'the overlay documents the per-queue query');
+  return query.replace("'emails'", `'${queue}'`);
+}
+
+async function count(sql: string): Promise<number> {
+  const [rows] = await db.pool.query<mysql.RowDataPacket[]>({ sql, rowsAsArray: true });
+  return Number((rows[0] as unknown[])[0]);
+}
+
 let db: FreshDatabase;
 
 describe('SQL of the Kubernetes overlays, on a real server', () => {
@@ -42,6 +55,7 @@ describe('SQL of the Kubernetes overlays, on a real server', () => {
   });
   beforeEach(async () => {
     await db.pool.query('DELETE FROM jobs');
+    await db.pool.query('DELETE FROM job_queues');
   });
 
   it('demo overlay: inserts the 30 classic jobs, every third stuck, all with a 10 s timeout', async () => {
@@ -63,26 +77,43 @@ describe('SQL of the Kubernetes overlays, on a real server', () => {
     });
   });
 
-  it('keda overlay: the backlog query counts pending jobs that are due, and nothing else', async () => {
-    await insertJobs(db.pool, [{}, {}, { queue: 'mail' }, { runAtOffsetMs: 3_600_000 }, {}]);
-    await db.pool.query("UPDATE jobs SET status = 'done', finished_at = NOW(3) ORDER BY id DESC LIMIT 1");
+  it('keda overlay: the backlog query counts jobs that could start now, and nothing else', async () => {
+    await insertJobs(db.pool, [{}, {}, { queue: 'mail' }, { runAtOffsetMs: 3_600_000 }, {}, { paused: true }, { queue: 'held' }]);
+    await db.pool.query("INSERT INTO job_queues (name, paused) VALUES ('default', FALSE), ('mail', FALSE), ('held', TRUE)");
+    await db.pool.query("UPDATE jobs SET status = 'done', finished_at = NOW(3) WHERE id = (SELECT MAX(id) FROM (SELECT id FROM jobs WHERE queue = 'default' AND paused = FALSE AND run_at <= NOW(3)) d)");
     await db.pool.query("UPDATE jobs SET status = 'running' ORDER BY id LIMIT 1");
-    // left: one running, one done, one due in an hour, two pending and due (two queues)
-    const [rows] = await db.pool.query<mysql.RowDataPacket[]>({ sql: kedaQuery(), rowsAsArray: true });
-    assert.deepEqual(
-      rows.map((r) => Number((r as unknown[])[0])),
-      [2],
-    );
+    // Behind a busy key: one running holder, a parked job and its line's next.
+    const [holder, parked, next] = await insertJobs(db.pool, [{ concurrencyKey: 'k' }, { concurrencyKey: 'k' }, { concurrencyKey: 'k' }]);
+    await db.pool.query("UPDATE jobs SET status = 'running' WHERE id = ?", [holder]);
+    await db.pool.query('UPDATE jobs SET key_wait = 1 WHERE id = ?', [parked]);
+    await db.pool.query('UPDATE jobs SET key_wait = 2 WHERE id = ?', [next]);
+    // left startable: one pending in default, one in mail (the paused job, the one due in
+    // an hour, the paused queue's and the parked one are not), and the key line's next.
+    assert.equal(await count(kedaQuery()), 3);
+    assert.equal(await count(kedaQueueQuery('mail')), 1);
+    assert.equal(await count(kedaQueueQuery('held')), 0, 'a paused queue asks for no replica');
   });
 
-  it('keda overlay: the backlog query reads the index jobs_claim only', async () => {
+  it('keda overlay: the backlog query stops at its cap, whatever waits', async () => {
+    await db.pool.query("INSERT INTO job_queues (name) VALUES ('default'), ('big')");
+    await db.pool.query("INSERT INTO jobs (type, queue) SELECT 'sleep', IF(seq % 2 = 0, 'default', 'big') FROM seq_1_to_3000");
+    await db.pool.query("INSERT INTO jobs (type, paused) SELECT 'sleep', TRUE FROM seq_1_to_3000");
+    assert.equal(await count(kedaQuery()), 1000);
+    assert.equal(await count(kedaQueueQuery('big')), 1000);
+  });
+
+  it('keda overlay: the backlog queries read the index jobs_claim only, one dive per queue', async () => {
     await db.pool.query(DEMO_SQL);
-    await insertJobs(db.pool, Array.from({ length: 200 }, (_, i) => ({ queue: `q${i % 5}`, runAtOffsetMs: i % 2 === 0 ? 0 : 60_000 })));
+    await insertJobs(db.pool, Array.from({ length: 200 }, (_, i) => ({ queue: `q${i % 5}`, runAtOffsetMs: i % 2 === 0 ? 0 : 60_000, paused: i % 7 === 0 })));
+    await db.pool.query("INSERT INTO job_queues (name) SELECT CONCAT('q', seq) FROM seq_0_to_4");
     await db.pool.query('ANALYZE TABLE jobs');
-    const [plan] = await db.pool.query<mysql.RowDataPacket[]>(`EXPLAIN ${kedaQuery()}`);
-    assert.equal(plan.length, 1, 'one table read');
-    const step = plan[0] as { key: string | null; Extra: string | null };
-    assert.equal(step.key, 'jobs_claim', `uses the index jobs_claim (plan: ${JSON.stringify(plan)})`);
-    assert.match(step.Extra ?? '', /Using index/, `covered by the index, no row reads (plan: ${JSON.stringify(plan)})`);
+    for (const query of [kedaQuery(), kedaQueueQuery('q1')]) {
+      const [plan] = await db.pool.query<mysql.RowDataPacket[]>(`EXPLAIN ${query}`);
+      const step = (plan as Array<{ table: string; key: string | null; ref: string | null; Extra: string | null }>).find((s) => s.table === 'j');
+      assert.ok(step, `jobs is read (plan: ${JSON.stringify(plan)})`);
+      assert.equal(step.key, 'jobs_claim', `uses the index jobs_claim (plan: ${JSON.stringify(plan)})`);
+      assert.equal(step.ref?.split(',').length, 3, `seeks (status, queue, lane 0) per queue (plan: ${JSON.stringify(plan)})`);
+      assert.match(step.Extra ?? '', /Using index/, `covered by the index, no row reads (plan: ${JSON.stringify(plan)})`);
+    }
   });
 });

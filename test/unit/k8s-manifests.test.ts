@@ -167,8 +167,11 @@ function jobsSchema(): { columns: Set<string>; claimIndex: string[] } {
     const m = /^\s*`?([a-z_][a-z0-9_]*)`?\s+(?:BIGINT|INT|TINYINT|SMALLINT|VARCHAR|CHAR|TEXT|JSON|DATETIME|TIMESTAMP|BOOLEAN|DOUBLE|DECIMAL|ENUM)\b/i.exec(line);
     if (m?.[1] && !/^(KEY|PRIMARY|UNIQUE|CONSTRAINT|INDEX)$/i.test(m[1])) columns.add(m[1].toLowerCase());
   }
-  for (const m of sql.matchAll(/ALTER TABLE `?jobs`?[^;]*?ADD (?:COLUMN )?`?([a-z_][a-z0-9_]*)`?/gi)) if (m[1]) columns.add(m[1].toLowerCase());
-  const index = /KEY jobs_claim \(([^)]*)\)/i.exec(sql);
+  for (const alter of sql.matchAll(/ALTER TABLE `?jobs`?[^;]*/gi)) {
+    for (const m of alter[0].matchAll(/ADD COLUMN `?([a-z_][a-z0-9_]*)`?/gi)) if (m[1]) columns.add(m[1].toLowerCase());
+  }
+  // The last definition wins: a later migration may redefine the index.
+  const index = [...sql.matchAll(/KEY jobs_claim \(([^)]*)\)/gi)].at(-1);
   assert.ok(index?.[1], 'migrations define the index jobs_claim');
   return { columns, claimIndex: index[1].split(',').map((c) => c.trim().replace(/`/g, '').toLowerCase()) };
 }
@@ -582,15 +585,16 @@ describe('k8s/ overlays', () => {
     for (const r of auth.secretTargetRef) assert.ok(secretValues(one(objects, 'Secret', r.name))[r.key], `Secret ${r.name} has key ${r.key}`);
 
     const query = trigger.metadata.query ?? '';
-    assert.match(query, /^SELECT COUNT\(\*\) FROM jobs WHERE /i);
-    assert.match(query, /status\s*=\s*'pending'/);
+    // Capped: a count past queryValue × maxReplicaCount cannot add a replica.
+    const cap = /LIMIT (\d+)\) t$/i.exec(query)?.[1];
+    assert.ok(cap, `the count stops at a cap (${query})`);
+    assert.ok(Number(cap) >= Number(trigger.metadata.queryValue) * (scaled.maxReplicaCount ?? 1), 'the cap can still ask for every replica');
+    assert.match(query, /^SELECT COUNT\(\*\) FROM \(SELECT 1 FROM job_queues q JOIN jobs j ON /i, 'one index dive per queue');
+    assert.match(query, /q\.paused\s*=\s*0/, 'paused queues are not work');
+    assert.match(query, /j\.status\s*=\s*'pending'/);
+    assert.match(query, /j\.claim_lane\s*=\s*0/, 'only jobs that could start now');
     const { columns, claimIndex } = jobsSchema();
-    const SQL_WORDS = new Set(['select', 'count', 'from', 'where', 'and', 'or', 'not', 'in', 'is', 'null', 'now', 'utc_timestamp', 'current_timestamp']);
-    const identifiers = query
-      .replace(/'[^']*'/g, ' ')
-      .match(/[A-Za-z_][A-Za-z0-9_]*/g)
-      ?.map((w) => w.toLowerCase())
-      .filter((w) => !SQL_WORDS.has(w) && w !== 'jobs') ?? [];
+    const identifiers = [...query.matchAll(/\bj\.([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => (m[1] ?? '').toLowerCase());
     assert.ok(identifiers.length >= 2, `the query filters on columns (${identifiers.join(', ')})`);
     for (const id of identifiers) {
       assert.ok(columns.has(id), `${id} is a column of jobs (${[...columns].join(', ')})`);
