@@ -15,6 +15,8 @@
  * BENCH_JOB_MS (0: each throughput job sleeps this long; 20 stands for I/O-bound jobs).
  * BENCH_FANIN_N (10000): children of the fan-in scenario's one parent. BENCH_DB (sluice_bench):
  * the database and user of the run (one per bench when several share a server).
+ * `vs-bullmq` (not in the default set): sluice and BullMQ side by side through the shared
+ * peers harness, BENCH_VS_N (20000,100000) × BENCH_VS_REPS (3); see scripts/bench-vs-bullmq.ts.
  * BENCH_NODE_ARGS: extra node flags for the daemons (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`).
  * BENCH_DB / BENCH_USER (sluice_bench / BENCH_DB): the database and the daemons' user.
  * Any SLUICE_* variable set for the bench is passed to the daemons and wins.
@@ -44,6 +46,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
+import { benchVsBullmq } from './bench-vs-bullmq.js';
 import { dashboardPages, pageServerTime, seedFinished } from './dashboard-pages.js';
 import { resolveDatabaseServer } from './local-mysql/database-url.js';
 
@@ -651,8 +654,13 @@ async function main(): Promise<void> {
   // Not in the default list: it seeds millions of rows. BENCH_SCENARIOS=dashboard.
   runs.dashboard = dashboard;
   for (const name of SCENARIOS) {
+    if (name === 'vs-bullmq') {
+      // Not in the default list: it installs the peers harness and runs BullMQ on Redis.
+      for (const line of benchVsBullmq()) process.stdout.write(`${JSON.stringify(line)}\n`);
+      continue;
+    }
     const run = runs[name];
-    if (!run) throw new Error(`bench: unknown scenario "${name}" (known: ${Object.keys(runs).join(', ')})`);
+    if (!run) throw new Error(`bench: unknown scenario "${name}" (known: ${Object.keys(runs).join(', ')}, vs-bullmq)`);
     process.stdout.write(`${JSON.stringify(await run())}\n`);
   }
   await q(`DROP DATABASE IF EXISTS ${DB}`);

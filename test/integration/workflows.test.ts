@@ -72,6 +72,9 @@ describe('workflows end to end (real daemon processes)', () => {
       });
       const held = Number((await one("SELECT COUNT(*) AS n FROM jobs WHERE worker = 'w1' AND status IN ('queued', 'running')")).n);
       replicas[0]!.proc.kill('SIGKILL');
+      await replicas[0]!.exited;
+      // What the dead replica still held as running (short runs may all have ended).
+      const orphaned = (await rows("SELECT id FROM jobs WHERE worker = 'w1' AND status = 'running'")).map((r) => Number(r.id));
       await until(parent, 'done', 120_000);
 
       const p = await one('SELECT deps_total, deps_done, deps_failed, started_at, attempts FROM jobs WHERE id = ?', [parent]);
@@ -86,7 +89,10 @@ describe('workflows end to end (real daemon processes)', () => {
       assert.ok(String(p.started_at) >= String(kids.last), 'the parent started after its last child ended');
       assert.equal(Number(kids.workers), 3);
       assert.ok(held > 0, 'the killed replica held children when it died');
-      assert.ok(Number(kids.rerun) > 0, 'its running children were rescued and ran again elsewhere');
+      if (orphaned.length > 0) {
+        const rerun = await rows("SELECT id FROM jobs WHERE id IN (?) AND attempts >= 2 AND status = 'done' AND worker <> 'w1'", [orphaned]);
+        assert.equal(rerun.length, orphaned.length, 'its running children were rescued and ran again elsewhere');
+      }
       const effects = await rows("SELECT worker FROM effects WHERE job_id = ? AND what = 'done'", [parent]);
       assert.equal(effects.length, 1, 'the parent ran exactly once');
       assert.equal(Number(p.attempts), 1);
