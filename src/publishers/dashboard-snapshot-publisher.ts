@@ -86,33 +86,42 @@ export class DashboardSnapshotPublisher implements Pollable {
     return tick.behind ? 0 : this.opts.intervalMs;
   }
 
+  /**
+   * The leader's tick: throughput only (it adds what finished since the last tick, so it
+   * must run whether or not anyone looks). Counts cost up to a million index entries per
+   * busy queue and status, so they are taken only while someone looks (`refresh()`).
+   */
   async tick(): Promise<SnapshotTick> {
-    const snapshot = await this.refresh();
+    const { finished, behind } = await this.addThroughput();
     if (performance.now() - this.lastPrune >= PRUNE_EVERY_MS) {
       await throughputPrune(this.opts.db, THROUGHPUT_DAYS, 1000);
       this.lastPrune = performance.now();
     }
-    return snapshot;
+    return { counted: 0, finished, behind };
   }
 
   /**
-   * Counts and throughput brought up to date: the leader's tick, and any replica serving
-   * a page while they are stale. Safe from several replicas at once: the throughput mark is
-   * read FOR UPDATE and moved in the same transaction, so no finished row counts twice.
+   * Counts and throughput brought up to date, by a replica serving a page while they are
+   * stale (and by tests). Safe from several replicas at once: the throughput mark is read
+   * FOR UPDATE and moved in the same transaction, so no finished row counts twice.
    */
   async refresh(): Promise<SnapshotTick> {
     const counted = await this.refreshCounts();
+    const { finished, behind } = await this.addThroughput();
+    return { counted, finished, behind };
+  }
+
+  private async addThroughput(): Promise<{ finished: number; behind: boolean }> {
     if (!this.seeded) {
       await marksSeedThroughput(this.opts.db, BACKFILL_S);
       this.seeded = true;
     }
-    const { finished, behind } = await inTransaction(this.opts.db, 'throughput', async (tx) => {
+    return inTransaction(this.opts.db, 'throughput', async (tx) => {
       const window = await marksLockThroughput(tx, LAG_S, MAX_WINDOW_S);
       if (!window) return { finished: 0, behind: false };
       const n = await throughputAdd(tx, window.from, window.to);
       return { finished: n, behind: Date.parse(window.to.replace(' ', 'T')) - Date.parse(window.from.replace(' ', 'T')) >= MAX_WINDOW_S * 1000 };
     });
-    return { counted, finished, behind };
   }
 
   /** (queue, status) rows with their capped counts; zero rows are left out. */

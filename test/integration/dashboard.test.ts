@@ -52,7 +52,7 @@ describe('dashboard against the database', () => {
     await db.pool.query("INSERT INTO jobs (queue, type) SELECT 'big', 'sleep' FROM seq_1_to_25");
     await db.pool.query("INSERT INTO jobs (queue, type) SELECT 'small', 'sleep' FROM seq_1_to_20");
     const snap = new DashboardSnapshotPublisher({ db: daemonDb, leader, worker: 'me', intervalMs: 1000, countCap: 20 });
-    await snap.tick();
+    await snap.refresh();
     const counts = await rows('SELECT queue, status, n, capped FROM job_counts ORDER BY queue');
     assert.deepEqual(
       counts.map((r) => [r.queue, r.status, Number(r.n), Number(r.capped)]),
