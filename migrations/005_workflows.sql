@@ -28,7 +28,9 @@
 --      1 release (waiting → pending)      2 fail fast (a child failed, policy 'fail')
 --      3 cancel a waiting job             4 cancel a pending child (counted into its parent)
 --      5 push a cancel to the children    6 push paused to the children
---    A plain job passes through 5 once when cancelled and 6 once when paused or resumed.
+--    5 and 6 only for jobs that can have children (waiting, or sealed: deps_total set): a
+--    plain job that is paused or cancelled costs the leader nothing (200,000 paused jobs
+--    would otherwise each take a cascade pass and a write).
 --  * wait_expiry: wait_deadline while waiting, else NULL (the deadline sweep's index).
 --  * active_unique_key also holds for waiting jobs: a waiting job is not finished.
 --  * jobs_parent (parent_id, id): children in id order, for ctx.children(), cascades and
@@ -67,10 +69,11 @@ SET @sluice_ddl = IF(
          WHEN status = ''waiting'' AND deps_total IS NOT NULL AND deps_done + deps_failed >= deps_total
               AND (approval_required = 0 OR approved_at IS NOT NULL) THEN 1
          WHEN status = ''pending'' AND cancel_requested_at IS NOT NULL AND parent_id IS NOT NULL THEN 4
-         WHEN cancel_requested_at IS NOT NULL AND NOT (cancel_cascaded_at <=> cancel_requested_at) THEN 5
+         WHEN cancel_requested_at IS NOT NULL AND NOT (cancel_cascaded_at <=> cancel_requested_at)
+              AND (status = ''waiting'' OR deps_total IS NOT NULL) THEN 5
          WHEN status IN (''failed'', ''cancelled'') AND deps_total IS NOT NULL
               AND deps_done + deps_failed < deps_total AND cancel_cascaded_at IS NULL THEN 5
-         WHEN paused <> pause_cascaded THEN 6
+         WHEN paused <> pause_cascaded AND (status = ''waiting'' OR deps_total IS NOT NULL) THEN 6
        END) STORED,
      ADD COLUMN wait_expiry DATETIME(3) AS (IF(status = ''waiting'', wait_deadline, NULL)) STORED,
      MODIFY active_unique_key VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin
