@@ -1,3 +1,5 @@
+// Over 300 lines: claiming, queue settings (cache and token buckets) and the poll cadence
+// still share this file; splitting them is open work (issue #12).
 import { jitter } from '../backoff.js';
 import type { Channel } from '../channel.js';
 import type { RunnableJob } from '../consumers/job-runner.js';
