@@ -140,7 +140,6 @@ export class Daemon {
     this.halt.abort();
     this.stopping ??= this.doStop(0);
     await this.stopping;
-    this.cleanStop = false;
   }
 
   isReady(): boolean {

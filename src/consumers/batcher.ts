@@ -142,7 +142,8 @@ export class Batcher<I, R> {
     return this.queue.splice(0, n);
   }
 
-  private async writeLoop(batch: Array<Waiter<I, R>>): Promise<void> {
+  /** `replacement`: a poisoned item's replacement, which a second refusal rejects. */
+  private async writeLoop(batch: Array<Waiter<I, R>>, replacement = false): Promise<void> {
     const retryable = this.opts.isRetryable ?? isRetryableDbError;
     let failures = 0;
     for (;;) {
@@ -157,7 +158,8 @@ export class Batcher<I, R> {
         this.opts.onError(err, failures, batch.length);
         if (this.opts.onPoison && !retryable(thrown)) {
           this.failingSince = undefined;
-          await this.isolate(batch, err);
+          if (replacement) for (const w of batch) w.reject(err);
+          else await this.isolate(batch, err);
           return;
         }
         this.failingSince ??= performance.now();
@@ -199,26 +201,6 @@ export class Batcher<I, R> {
       return;
     }
     // The replacement is not split or replaced again: a second refusal rejects it.
-    await this.writeLoopOnce({ item: instead.replace, resolve: w.resolve, reject: w.reject });
-  }
-
-  /** One replacement write: retried while transient, rejected if the server refuses it too. */
-  private async writeLoopOnce(w: Waiter<I, R>): Promise<void> {
-    const retryable = this.opts.isRetryable ?? isRetryableDbError;
-    for (let failures = 1; ; failures++) {
-      try {
-        const [result] = await this.opts.write([w.item]);
-        w.resolve(result as R);
-        return;
-      } catch (thrown) {
-        const err = coerceError(thrown);
-        this.opts.onError(err, failures, 1);
-        if (!retryable(thrown) || this.closed) {
-          w.reject(err);
-          return;
-        }
-        await this.backoff(failures);
-      }
-    }
+    await this.writeLoop([{ item: instead.replace, resolve: w.resolve, reject: w.reject }], true);
   }
 }
