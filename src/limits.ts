@@ -1,6 +1,6 @@
 /**
  * The limits that keep one row from stopping a replica. Each is documented in the
- * README's "Limits" table; a job that exceeds one ends `failed` with an error saying which.
+ * docs/limits.md table; a job that exceeds one ends `failed` with an error saying which.
  */
 
 /** A result larger than this (as JSON text, UTF-8) is not stored: the job fails. */

@@ -11,7 +11,7 @@ import type { Handler, JobContext } from './types.js';
 /**
  * The built-in `http` handler: one job = one HTTP call to a host in SLUICE_HTTP_ALLOW.
  *
- * Outcomes (the README section "The `http` handler" has the user-facing tables):
+ * Outcomes (docs/http-handler.md has the user-facing tables):
  *   2xx            → the response body is the job's result (JSON when the response says JSON,
  *                    else text; over `maxResultBytes` → `{ truncated: true, body: '<text>' }`)
  *   429, 503 with Retry-After → RetryAfterError (capped at MAX_RETRY_AFTER_MS)

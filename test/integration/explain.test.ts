@@ -246,7 +246,7 @@ describe('every hot query is index-served on a big table (EXPLAIN)', () => {
     }
   });
 
-  it("the README's per-queue counts of startable jobs read lane 0 of jobs_claim only", async () => {
+  it("the SQL cookbook's per-queue counts of startable jobs read lane 0 of jobs_claim only", async () => {
     for (const sql of [
       "SELECT queue, COUNT(*) AS startable FROM jobs WHERE status = 'pending' AND queue IN ('q1', 'q2') AND claim_lane = 0 GROUP BY queue",
       "SELECT TIMESTAMPDIFF(SECOND, MIN(run_at), NOW(3)) FROM jobs WHERE status = 'pending' AND queue = 'q1' AND claim_lane = 0",

@@ -1,6 +1,6 @@
 /**
  * The dashboard's actions (SLUICE_DASHBOARD_ACTIONS=true): each is the plain UPDATE the
- * README gives users for the same control, so the daemon does the rest exactly as if a
+ * SQL cookbook (README, docs/sql-cookbook.md) gives users for the same control, so the daemon does the rest exactly as if a
  * person had typed it (cancel and pause cascade to children, approval releases a parent).
  * Every statement names its rows by primary key or by a LIMITed range of jobs_list.
  */
@@ -9,7 +9,7 @@ import type { Executor } from '../database.js';
 export type JobAction = 'cancel' | 'retry' | 'pause' | 'resume' | 'approve';
 export const JOB_ACTIONS: readonly JobAction[] = ['cancel', 'retry', 'pause', 'resume', 'approve'];
 
-/** SET and extra WHERE of each action; the README's "Control with SQL" statements. */
+/** SET and extra WHERE of each action; the statements of the SQL cookbook and docs/workflows.md (approve). */
 const ACTION_SQL: Record<JobAction, { set: string; where: string }> = {
   cancel: { set: 'cancel_requested_at = NOW(3)', where: "status NOT IN ('done', 'failed', 'cancelled') AND cancel_requested_at IS NULL" },
   retry: {
