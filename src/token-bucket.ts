@@ -1,7 +1,8 @@
 /**
- * A non-blocking token bucket for claim budgets: "how many jobs of this queue may I
- * claim now?" Bottleneck paces a stream of starts; this answers a count, which is what
- * a batch claim needs.
+ * A token bucket: `rate` tokens a second, at most `burst` held, every elapsed millisecond
+ * counted. Non-blocking: it answers "how many now?" (a claim's budget for a queue) and
+ * "how long until the next?"; the replica's rate limiter hands its whole tokens on to
+ * bottleneck, which queues the waiters. The one refill arithmetic in sluice.
  */
 export class TokenBucket {
   private tokens: number;
@@ -33,6 +34,16 @@ export class TokenBucket {
   take(n: number): void {
     this.refill();
     this.tokens -= n;
+  }
+
+  /**
+   * Takes every whole token there is and returns how many; the fraction stays and keeps
+   * growing. For a holder that keeps whole tokens elsewhere (the rate limiter's reservoir).
+   */
+  drain(): number {
+    const whole = Math.max(0, this.available());
+    this.tokens -= whole;
+    return whole;
   }
 
   /** ms until at least one token is available. */

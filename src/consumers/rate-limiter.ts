@@ -1,4 +1,5 @@
 import Bottleneck from 'bottleneck';
+import { TokenBucket } from '../token-bucket.js';
 
 /**
  * Paces job starts. Kept behind this small interface because bottleneck is stable but
@@ -19,24 +20,28 @@ export interface RateLimiter {
 }
 
 /**
- * A token bucket: bottleneck's reservoir holds the tokens (at most `burst`) and queues
- * the waiters; this class refills it from elapsed time. Bottleneck's own
- * `reservoirIncrease*` refill only on its heartbeat and drop the time a late tick lost,
- * which ran measurably below the set rate; here every elapsed millisecond counts.
+ * A token bucket: bottleneck's reservoir holds the whole tokens (at most `burst`) and
+ * queues the waiters; a TokenBucket counts what elapsed time adds, and each tick moves its
+ * whole tokens into the reservoir. Bottleneck's own `reservoirIncrease*` refill only on
+ * its heartbeat and drop the time a late tick lost, which ran measurably below the set
+ * rate; here every elapsed millisecond counts. Bottleneck stays as the waiting queue: its
+ * per-operation latency is what the runner's two-stage start is tuned around.
  */
 export class TokenBucketLimiter implements RateLimiter {
   private readonly bottleneck: Bottleneck;
   private readonly timer: NodeJS.Timeout;
   readonly maxBatch: number;
   readonly batchHint: number;
-  private last = performance.now();
-  private carry = 0;
+  /** What elapsed time added since the last tick (whole tokens move on; the fraction waits). */
+  private readonly refills: TokenBucket;
   private refilling = false;
 
   constructor(
-    private readonly rate: number,
+    rate: number,
     private readonly burst: number,
   ) {
+    this.refills = new TokenBucket(rate, burst);
+    this.refills.take(burst); // the reservoir holds the first burst: this counts from now on
     this.maxBatch = Math.max(1, Math.floor(burst));
     this.batchHint = Math.max(1, Math.min(this.maxBatch, Math.floor(rate / 100)));
     this.bottleneck = new Bottleneck({ reservoir: Math.floor(burst) });
@@ -64,12 +69,8 @@ export class TokenBucketLimiter implements RateLimiter {
     if (this.refilling) return;
     this.refilling = true;
     try {
-      const now = performance.now();
-      this.carry += ((now - this.last) / 1000) * this.rate;
-      this.last = now;
-      const whole = Math.floor(this.carry);
+      const whole = this.refills.drain();
       if (whole <= 0) return;
-      this.carry -= whole;
       // Tokens beyond the bucket's size overflow, as in any token bucket.
       const current = (await this.bottleneck.currentReservoir()) ?? 0;
       const add = Math.min(whole, Math.floor(this.burst) - current);

@@ -60,4 +60,23 @@ describe('TokenBucket (claim budgets)', () => {
     advance(50);
     assert.equal(bucket.available(), 7);
   });
+
+  it('drain() hands on every whole token and keeps the fraction growing (the rate limiter refill)', () => {
+    const { bucket, advance } = bucketAt(10, 5);
+    bucket.take(5); // the limiter's reservoir holds the first burst
+    advance(250);
+    assert.equal(bucket.drain(), 2, '2.5 tokens: 2 move on');
+    assert.equal(bucket.drain(), 0, 'nothing twice');
+    advance(50);
+    assert.equal(bucket.drain(), 1, 'the half token kept, plus half a token more');
+    advance(60_000);
+    assert.equal(bucket.drain(), 5, 'never more than the bucket holds, however late the tick');
+  });
+
+  it('drain() never hands on a debt', () => {
+    const { bucket } = bucketAt(10, 2);
+    bucket.take(5);
+    assert.equal(bucket.drain(), 0);
+    assert.equal(bucket.available(), -3);
+  });
 });
