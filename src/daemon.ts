@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { Channel } from './channel.js';
 import type { Config } from './config.js';
-import { JobRunner, type RunnableJob } from './consumers/job-runner.js';
+import { JobRunner } from './consumers/job-runner.js';
 import { TokenBucketLimiter } from './consumers/rate-limiter.js';
 import { StateWriter } from './consumers/state-writer.js';
 import { ClaimSession } from './db/claim-session.js';
@@ -24,6 +24,7 @@ import { DashboardSnapshotPublisher } from './publishers/dashboard-snapshot-publ
 import { DeadJobsPublisher } from './publishers/dead-jobs-publisher.js';
 import { HeartbeatPublisher } from './publishers/heartbeat-publisher.js';
 import { HeldJobsPublisher } from './publishers/held-jobs-publisher.js';
+import { PendingCancelsPublisher } from './publishers/pending-cancels-publisher.js';
 import { Poller } from './publishers/poller.js';
 import { ReadyJobsPublisher } from './publishers/ready-jobs-publisher.js';
 import { RetentionPublisher } from './publishers/retention-publisher.js';
@@ -31,6 +32,7 @@ import { ScheduleSignals } from './publishers/schedule-signals.js';
 import { SchedulesPublisher } from './publishers/schedules-publisher.js';
 import { SweepSignals } from './publishers/sweep-signals.js';
 import { WorkflowPublisher } from './publishers/workflow-publisher.js';
+import type { RunnableJob } from './room.js';
 import { retryStartUpStep, untilDatabase } from './start-up.js';
 import { VERSION } from './version.js';
 
@@ -245,9 +247,6 @@ export class Daemon {
       limiter: this.limiter,
       logger,
       events: this.events,
-      onStarted: () => {
-        if (ready.roomFreed()) this.pollers.ready?.poke();
-      },
       canStart: () => this.dbHealthy && this.writer!.stuckForMs() === 0,
     });
     runner.start();
@@ -264,14 +263,9 @@ export class Daemon {
       deadAfterMs: config.deadAfterMs,
       defaultTimeoutMs: config.jobTimeoutMs,
       events: this.events,
-      admit: (job) => runner.admit(job),
-      queued: () => runner.queuedCount,
-      queuedBytes: () => runner.queuedPayloadBytes,
+      room: runner,
       heartbeat,
-      leaderProbe: () =>
-        leader.isLeader()
-          ? { worker: config.workerId, deadAfterMs: config.deadAfterMs, defaultTimeoutMs: config.jobTimeoutMs, graceMs: config.deadAfterMs }
-          : undefined,
+      leader,
       signals,
       scheduleSignals,
     });
@@ -288,6 +282,7 @@ export class Daemon {
         events: this.events,
         signals,
       }),
+      cancels: new PendingCancelsPublisher({ db: this.db, leader: this.leader, events: this.events, signals, pollMs: config.pollMs }),
       retention: new RetentionPublisher({ db: this.db, leader: this.leader, retentionHours: config.retentionHours, events: this.events }),
       schedules: new SchedulesPublisher({ db: this.db, events: this.events, pollMs: config.pollMs, signals: scheduleSignals }),
       workflows: new WorkflowPublisher({ db: this.db, leader: this.leader, events: this.events, pollMs: config.pollMs, signals }),
@@ -325,7 +320,7 @@ export class Daemon {
     const written = (await this.writer?.drain(deadline)) ?? true;
     this.writer?.close();
     await this.limiter?.stop();
-    for (const name of ['dashboard', 'schedules', 'workflows', 'held', 'dead', 'retention', 'heartbeat']) await this.pollers[name]?.stop();
+    for (const name of ['dashboard', 'schedules', 'workflows', 'held', 'dead', 'cancels', 'retention', 'heartbeat']) await this.pollers[name]?.stop();
     for (const t of this.timers) clearInterval(t);
     await this.leader?.stop().catch(() => undefined);
     if (this.runner) {

@@ -5,13 +5,14 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import { errorBackoffMs } from '../backoff.js';
 import type { Channel } from '../channel.js';
 import type { Database } from '../db/database.js';
-import { jobsLoadPayload, jobsReleaseQueued, type ClaimedJob, type HeldJobChange, type Outcome, type RunRef } from '../db/queries.js';
+import { jobsLoadPayload, jobsReleaseQueued, type HeldJobChange, type Outcome, type RunRef } from '../db/queries.js';
 import { coerceError, PermanentJobError } from '../errors.js';
 import type { SluiceEvents } from '../events.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import type { JobContext, JobInfo } from '../handlers/types.js';
 import { MAX_ATTEMPTS_BEFORE_RUN, MAX_PAYLOAD_BYTES, PAYLOAD_BUDGET_BYTES } from '../limits.js';
 import type { Logger } from '../observability/logger.js';
+import type { Room, RunnableJob } from '../room.js';
 import { ByteBudget } from './byte-budget.js';
 import { outcomeOf, type Interruption, type Settlement } from './outcome-policy.js';
 import { childrenOf } from '../workflows/children.js';
@@ -20,12 +21,8 @@ import { ProgressReporter } from './progress-reporter.js';
 import type { RateLimiter } from './rate-limiter.js';
 import type { StateWriter } from './state-writer.js';
 
-/** A claimed job with the timeout that applies to it (job, else queue, else default). */
-export interface RunnableJob extends ClaimedJob {
-  effectiveTimeoutMs: number;
-  /** performance.now() when the claim that took it began. */
-  claimedAt: number;
-}
+// The job type crosses the channel, so it lives on the channel side; consumers still import it from here.
+export type { RunnableJob } from '../room.js';
 
 export interface JobRunnerOptions {
   channel: Channel<RunnableJob>;
@@ -84,7 +81,7 @@ interface Entry {
  * A slot is freed when the run settles — including by timeout or cancel while a handler
  * ignores its signal — so a stuck handler cannot starve the replica.
  */
-export class JobRunner {
+export class JobRunner implements Room {
   private readonly held = new Map<number, Entry>();
   private readonly limit: LimitFunction;
   private slotWaiters: Array<() => void> = [];
@@ -111,6 +108,7 @@ export class JobRunner {
   private abandonedAt = -Infinity;
   /** Entries in state 'queued' (kept as a count: the publisher asks after every claim). */
   private queuedJobs = 0;
+  private roomFreed: (() => void) | undefined;
 
   constructor(private readonly opts: JobRunnerOptions) {
     this.limit = pLimit(opts.concurrency);
@@ -149,6 +147,11 @@ export class JobRunner {
     this.queuedJobs++;
     if (!job.payloadDeferred) this.queuedBytes += job.payloadBytes;
     return true;
+  }
+
+  /** Room: `listener` (the publisher) runs after each round of starts, with onStarted. */
+  onRoomFreed(listener: () => void): void {
+    this.roomFreed = listener;
   }
 
   start(): void {
@@ -349,6 +352,7 @@ export class JobRunner {
         this.runs.add(run);
       }
       this.opts.onStarted?.();
+      this.roomFreed?.();
     }
   }
 

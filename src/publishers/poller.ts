@@ -8,6 +8,11 @@ export interface Pollable {
   readonly name: string;
   /** Returns the delay in ms before the next call. */
   runOnce(): Promise<number>;
+  /**
+   * For a publisher woken by events of its own (room freed in the channel, a probe's
+   * sighting): the poller hands it the function that cuts the current wait short.
+   */
+  wakeWith?(wake: () => void): void;
 }
 
 /**
@@ -27,7 +32,9 @@ export class Poller {
     private readonly logger: Logger,
     private readonly events?: SluiceEvents,
     private readonly opts: { maxBackoffMs?: number } = {},
-  ) {}
+  ) {
+    target.wakeWith?.(() => this.poke());
+  }
 
   start(): void {
     this.running ??= this.loop();

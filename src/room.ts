@@ -1,0 +1,42 @@
+import type { Channel } from './channel.js';
+import type { ClaimedJob } from './db/queries.js';
+import { INLINE_PAYLOAD_BYTES, QUEUED_PAYLOAD_BYTES } from './limits.js';
+
+/** A claimed job as it crosses the channel: with the timeout that applies to it (job, else queue, else default). */
+export interface RunnableJob extends ClaimedJob {
+  effectiveTimeoutMs: number;
+  /** performance.now() when the claim that took it began. */
+  claimedAt: number;
+}
+
+/**
+ * The consumer's side of the boundary, as the publisher that feeds it sees it: how much
+ * room there is, and a signal when room was freed. (Solid Queue's worker claims
+ * `pool.idle_threads` and the pool wakes it through `on_idle`; River's producer fetches
+ * `maxJobsToFetch`.) The job runner implements it; the ready-jobs publisher uses it.
+ */
+export interface Room {
+  /** Registers a claimed job before it is sent; false: this consumer already holds that run (drop it). */
+  admit(job: RunnableJob): boolean;
+  /** Claimed jobs not started yet, wherever they wait (the channel, or stages behind it). */
+  readonly queuedCount: number;
+  /** Payload bytes those jobs carry. */
+  readonly queuedPayloadBytes: number;
+  /** `listener` runs after each round of starts: claimed jobs left the queue. */
+  onRoomFreed(listener: () => void): void;
+}
+
+/**
+ * How many jobs a claim may take now: the channel's free places, less the claimed jobs
+ * still waiting behind it, and no more than the payload budget can hold if each carried
+ * the largest inline payload (memory stays bounded whatever the rows hold).
+ */
+export function freeRoom(channel: Channel<RunnableJob>, room: Room): number {
+  const byBytes = Math.floor((QUEUED_PAYLOAD_BYTES - room.queuedPayloadBytes) / INLINE_PAYLOAD_BYTES);
+  return Math.max(0, Math.min(channel.room(), channel.capacity - room.queuedCount, byBytes));
+}
+
+/** The room of an empty consumer. */
+export function fullRoom(channel: Channel<RunnableJob>): number {
+  return Math.min(channel.capacity, Math.floor(QUEUED_PAYLOAD_BYTES / INLINE_PAYLOAD_BYTES));
+}
