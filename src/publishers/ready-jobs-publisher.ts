@@ -6,20 +6,10 @@ import type { RunnableJob } from '../consumers/job-runner.js';
 import type { ClaimSession } from '../db/claim-session.js';
 import type { Database } from '../db/database.js';
 import { jobsAdvanceKeyLines, jobsPromoteDue } from '../db/queries/claim-lanes.js';
-import {
-  jobsCancelPending,
-  jobsMarkQueued,
-  jobsProbe,
-  jobsSelectReady,
-  queuesLockActive,
-  queuesRegister,
-  workersHeartbeatIfQuiet,
-  type ClaimCursor,
-  type ClaimedJob,
-  type LeaderProbe,
-  type QueueRow,
-  type ReadyRow,
-} from '../db/queries.js';
+import { jobsMarkQueued, jobsSelectReady, type ClaimCursor, type ClaimedJob, type ReadyRow } from '../db/queries/jobs-claim.js';
+import { jobsCancelPending } from '../db/queries/jobs-control.js';
+import { jobsProbe, workersHeartbeatIfQuiet, type LeaderProbe, type QueueRow } from '../db/queries/probe.js';
+import { queuesLockActive, queuesRegister } from '../db/queries/queues.js';
 import { isDuplicateKeyError } from '../errors.js';
 import type { SluiceEvents } from '../events.js';
 import { INLINE_PAYLOAD_BYTES, QUEUED_PAYLOAD_BYTES } from '../limits.js';
@@ -217,7 +207,7 @@ export class ReadyJobsPublisher implements Pollable {
     const { heartbeat, db, worker, queues, pollMs } = this.opts;
     if (!heartbeat || heartbeat.dueInMs() > pollMs) return false;
     const sentAt = performance.now();
-    if (!(await workersHeartbeatIfQuiet(db, worker, queues, this.opts.leaderProbe?.(), [...this.settings.keys()]))) return false;
+    if (!(await workersHeartbeatIfQuiet(db, { worker, queues, leader: this.opts.leaderProbe?.(), known: [...this.settings.keys()] }))) return false;
     heartbeat.beaten(sentAt);
     this.opts.signals?.update({ deadWorkers: false, overdue: false });
     this.opts.scheduleSignals?.quiet();
@@ -258,7 +248,7 @@ export class ReadyJobsPublisher implements Pollable {
 
   private async probe(): Promise<void> {
     const { db, queues, deadAfterMs } = this.opts;
-    const probe = await jobsProbe(db, queues, deadAfterMs, this.opts.leaderProbe?.(), [...this.settings.keys()]);
+    const probe = await jobsProbe(db, { queues, deadAfterMs, leader: this.opts.leaderProbe?.(), known: [...this.settings.keys()] });
     this.opts.signals?.update(probe);
     this.opts.scheduleSignals?.seen(probe.schedules);
     const settings = new Map(probe.queues.map((q) => [q.name, q]));
