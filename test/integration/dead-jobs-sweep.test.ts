@@ -1,9 +1,10 @@
 // The leader's dead-replica sweep, one runOnce() at a time: it goes batch by batch (dead
 // workers by id, their jobs by id, each batch one transaction) until a short batch, and
-// returns what it changed.
+// returns what it changed. Rescued runs get the backoff of any failed attempt.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
+import { retryDelayMs } from '../../src/backoff.js';
 import { Database } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrate.js';
 import { SluiceEvents } from '../../src/events.js';
@@ -90,8 +91,10 @@ describe('dead-jobs sweep: batched by id, returns what it did', () => {
     const events = new SluiceEvents();
     const swept: Array<[string, number]> = [];
     events.on('sweep:done', ({ sweep, count }) => swept.push([sweep, count]));
+    const t0 = String((await rows('SELECT NOW(3) AS t'))[0]?.t);
     statements.length = 0;
     const round = await sweeper(true, events).runOnce();
+    const t1 = String((await rows('SELECT NOW(3) AS t'))[0]?.t);
 
     assert.deepEqual(round, { rescued: 5 + 4 + 2, requeued: 3, workers: 3, timedOut: 3, delayMs: 5000 });
     assert.deepEqual(swept, [['rescued', 11], ['requeued', 3], ['timed_out', 3]]);
@@ -117,6 +120,15 @@ describe('dead-jobs sweep: batched by id, returns what it did', () => {
       [['alive', 'cancelled', 3], ['alive', 'running', 2], ['me', 'running', 1]],
     );
     assert.deepEqual((await rows('SELECT id FROM job_workers ORDER BY id')).map((r) => r.id), ['alive', 'me']);
+
+    // Attempt 2 failed: retried 2–4 s later, as a thrown error would be.
+    const [span] = await rows(
+      `SELECT MIN(TIMESTAMPDIFF(MICROSECOND, ?, run_at)) / 1000 AS lo, MAX(TIMESTAMPDIFF(MICROSECOND, ?, run_at)) / 1000 AS hi
+       FROM jobs WHERE status = 'pending' AND error LIKE 'worker died%'`,
+      [t0, t1],
+    );
+    assert.ok(Number(span?.lo) >= retryDelayMs(2, { random: () => 0 }), JSON.stringify(span));
+    assert.ok(Number(span?.hi) <= retryDelayMs(2, { random: () => 1 }), JSON.stringify(span));
   });
 
   it('a sweep that finds nothing says so', async () => {

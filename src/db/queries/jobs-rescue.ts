@@ -9,7 +9,7 @@
  * workflows.ts). The reads are not locking: a row that moved meanwhile fails the fence
  * of the writes and is left alone.
  */
-import { MAX_BACKOFF_EXPONENT } from '../../limits.js';
+import { retryDelaySql } from '../../backoff.js';
 import type { Database, Executor } from '../database.js';
 import { inTransaction } from '../transaction.js';
 import { idsOf, text } from './rows.js';
@@ -93,8 +93,8 @@ export async function jobsRescueOf(db: Database, workers: readonly string[], rea
 
 /**
  * One batch of a rescue, in one transaction: queued → pending unchanged; running →
- * pending as a failed attempt (retried after a backoff), or failed when no attempt is
- * left — counted into its parent in the same transaction.
+ * pending as a failed attempt, with the backoff of any failed attempt (src/backoff.ts),
+ * or failed when no attempt is left — counted into its parent in the same transaction.
  * Each write is fenced on the row still being the worker's, in that status.
  * Params: ids, workers, reason.
  */
@@ -118,13 +118,13 @@ export async function jobsRescueBatch(db: Database, workers: readonly string[], 
       'jobsRescueOf',
       `UPDATE jobs
        SET error = CONCAT(?, ' (worker ', worker, ', attempt ', attempts, ')'),
-           run_at = IF(attempts >= max_attempts, run_at, NOW(3) + INTERVAL LEAST(POW(2, LEAST(GREATEST(attempts, 0), ?)), 3600) SECOND),
+           run_at = IF(attempts >= max_attempts, run_at, NOW(3) + INTERVAL ${retryDelaySql('attempts')} * 1000 MICROSECOND),
            finished_at = IF(attempts >= max_attempts, NOW(3), NULL),
            counted_as = IF(parent_id IS NOT NULL AND attempts >= max_attempts, 'failed', counted_as),
            status = IF(attempts >= max_attempts, 'failed', 'pending'),
            queued_at = NULL
        WHERE id IN (?) AND status = 'running' AND worker IN (?)`,
-      [reason, MAX_BACKOFF_EXPONENT, ids, workers],
+      [reason, ids, workers],
     );
     await jobsCountIntoParents(tx, ending.map((row) => ({ ...lockedOf(row), status: 'failed' as const })));
     return { requeued: q.affectedRows, rescued: r.affectedRows };
