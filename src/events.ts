@@ -1,4 +1,4 @@
-import type { ClaimedJob } from './db/queries.js';
+import type { ClaimedJob } from './db/queries/jobs-claim.js';
 
 export type RunOutcome = 'done' | 'retry' | 'failed' | 'cancelled' | 'timed_out' | 'handed_back' | 'lost' | 'waiting';
 

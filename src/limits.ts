@@ -45,5 +45,5 @@ export const MAX_RETRY_DELAY_MS = 365 * 24 * 3600 * 1000;
  */
 export const MAX_ATTEMPTS_BEFORE_RUN = 2_147_483_646;
 
-/** Exponent cap of the rescue backoff (2^12 s > the 1 h cap), applied before POW. */
+/** Exponent cap of the retry backoff (src/backoff.ts; 2^12 s > its 1 h cap), applied before POW. */
 export const MAX_BACKOFF_EXPONENT = 12;

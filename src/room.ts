@@ -1,5 +1,5 @@
 import type { Channel } from './channel.js';
-import type { ClaimedJob } from './db/queries.js';
+import type { ClaimedJob } from './db/queries/jobs-claim.js';
 import { INLINE_PAYLOAD_BYTES, QUEUED_PAYLOAD_BYTES } from './limits.js';
 
 /** A claimed job as it crosses the channel: with the timeout that applies to it (job, else queue, else default). */

@@ -1,5 +1,5 @@
 import { retryDelayMs } from '../backoff.js';
-import type { Outcome } from '../db/queries.js';
+import type { Outcome } from '../db/queries/jobs-outcome.js';
 import { isPermanent, retryAfterOf } from '../errors.js';
 import type { RunOutcome } from '../events.js';
 import { MAX_RETRY_DELAY_MS } from '../limits.js';

@@ -1,5 +1,5 @@
 import type { Database } from '../db/database.js';
-import { jobsSetProgress, type RunRef } from '../db/queries.js';
+import { jobsSetProgress, type RunRef } from '../db/queries/jobs-run.js';
 import type { Logger } from '../observability/logger.js';
 
 /**

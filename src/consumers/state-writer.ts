@@ -1,5 +1,6 @@
 import type { Database } from '../db/database.js';
-import { jobsFinish, jobsMarkRunning, jobsRunningOf, outcomeGroupKey, type Outcome, type RunRef } from '../db/queries.js';
+import { jobsFinish, outcomeGroupKey, type Outcome } from '../db/queries/jobs-outcome.js';
+import { jobsMarkRunning, jobsRunningOf, type RunRef } from '../db/queries/jobs-run.js';
 import {
   jobsCountIntoParents,
   jobsLockFinishingChildren,
@@ -160,9 +161,9 @@ export class StateWriter {
   private async writeGroup(group: Outcome[]): Promise<number> {
     const { db, worker } = this.opts;
     const status = group[0]!.status;
-    if (status === 'pending') return jobsFinish(db, worker, group);
+    if (status === 'pending') return jobsFinish(db, { worker, outcomes: group });
     if (status === 'waiting') return this.park(group);
-    const plain = await jobsFinish(db, worker, group, 'plain');
+    const plain = await jobsFinish(db, { worker, outcomes: group, scope: 'plain' });
     if (plain === group.length) return plain;
     return plain + (await this.finishChildren(group, status));
   }
@@ -174,7 +175,7 @@ export class StateWriter {
       const locked = await jobsLockFinishingChildren(tx, worker, group[0]!.from, group);
       if (locked.length === 0) return 0;
       const ids = new Set(locked.map((l) => l.id));
-      const n = await jobsFinish(tx, worker, group.filter((o) => ids.has(o.id)), 'children');
+      const n = await jobsFinish(tx, { worker, outcomes: group.filter((o) => ids.has(o.id)), scope: 'children' });
       effects = await jobsCountIntoParents(tx, locked.map((l) => ({ ...l, status })));
       return n;
     });
@@ -186,7 +187,7 @@ export class StateWriter {
     const { db, worker } = this.opts;
     let effects: ParentEffects | undefined;
     const changed = await inTransaction(db, 'jobsPark', async (tx) => {
-      const n = await jobsFinish(tx, worker, group);
+      const n = await jobsFinish(tx, { worker, outcomes: group });
       // Its children may all have ended already (or one failed): release or fail it now.
       if (n > 0) effects = await jobsSettleParents(tx, group.map((o) => o.id), group.map((o) => o.id));
       return n;

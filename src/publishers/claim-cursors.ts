@@ -1,4 +1,4 @@
-import type { ClaimCursor, ClaimedJob } from '../db/queries.js';
+import type { ClaimCursor, ClaimedJob } from '../db/queries/jobs-claim.js';
 
 /**
  * Per queue, where the last full claim stopped and when this run of such claims began.

@@ -1,8 +1,9 @@
 import type { Database } from '../db/database.js';
-import { jobsCancelOverdue, jobsRescueOf, jobsSelectOrphanWorkers, workersDeleteDead, workersSelectDead } from '../db/queries.js';
+import { jobsCancelOverdue, jobsRescueOf, jobsSelectOrphanWorkers, RESCUE_BATCH } from '../db/queries/jobs-rescue.js';
+import { workersDeleteDead, workersSelectDead } from '../db/queries/workers.js';
 import type { SluiceEvents } from '../events.js';
 import type { Leader } from '../leader/leader.js';
-import type { Pollable } from './poller.js';
+import type { Pollable, Round } from './poller.js';
 import type { SweepSignals } from './sweep-signals.js';
 
 export interface DeadJobsOptions {
@@ -16,7 +17,26 @@ export interface DeadJobsOptions {
   /** The probe's hints; without them the sweep runs every interval. */
   signals?: SweepSignals;
   now?: () => number;
+  /** Dead workers per batch (default 100), jobs per rescue or cancel transaction (default 1,000). */
+  workerBatch?: number;
+  jobBatch?: number;
 }
+
+/** What one sweep changed. */
+export interface DeadJobsSwept {
+  /** Running jobs of dead workers: back to pending as a failed attempt, or failed. */
+  rescued: number;
+  /** Queued jobs of dead workers: back to pending unchanged. */
+  requeued: number;
+  /** Dead workers' rows deleted. */
+  workers: number;
+  /** Running jobs cancelled long past their timeout. */
+  timedOut: number;
+}
+
+export type DeadJobsRound = DeadJobsSwept & Round;
+
+const NOTHING: DeadJobsSwept = { rescued: 0, requeued: 0, workers: 0, timedOut: 0 };
 
 /**
  * Leader-only: finds dead replicas (heartbeat older than SLUICE_DEAD_AFTER_MS) and
@@ -53,40 +73,48 @@ export class DeadJobsPublisher implements Pollable {
     this.notBefore = Math.max(this.notBefore, this.now() + this.opts.deadAfterMs);
   }
 
-  async runOnce(): Promise<number> {
+  async runOnce(): Promise<DeadJobsRound> {
     const { intervalMs, leader, signals, deadAfterMs } = this.opts;
-    if (!leader.isLeader()) return intervalMs;
-    if (this.now() < this.notBefore) return Math.min(intervalMs, Math.max(10, this.notBefore - this.now()));
+    if (!leader.isLeader()) return { ...NOTHING, delayMs: intervalMs };
+    if (this.now() < this.notBefore) return { ...NOTHING, delayMs: Math.min(intervalMs, Math.max(10, this.notBefore - this.now())) };
     // Orphans have no heartbeat to go stale, so the probe cannot hint at them: look once
     // per dead-after span (one statement over the queued and running entries only).
     const orphanDue = this.now() - this.lastOrphanCheck >= deadAfterMs;
-    if (orphanDue || (signals?.worthSweeping ?? true)) await this.sweep({ orphans: orphanDue });
-    return intervalMs;
+    if (!orphanDue && !(signals?.worthSweeping ?? true)) return { ...NOTHING, delayMs: intervalMs };
+    return { ...(await this.sweep({ orphans: orphanDue })), delayMs: intervalMs };
   }
 
-  async sweep(opts: { orphans?: boolean } = {}): Promise<{ rescued: number; requeued: number; workers: number; timedOut: number }> {
-    const { db, deadAfterMs, defaultTimeoutMs, events, worker } = this.opts;
-    const dead = (await workersSelectDead(db, deadAfterMs)).filter((id) => id !== worker);
-    let orphaned: string[] = [];
+  /** Every part of the sweep, each batch by batch until a short one. */
+  async sweep(opts: { orphans?: boolean } = {}): Promise<DeadJobsSwept> {
+    const { db, deadAfterMs, defaultTimeoutMs, events, worker, workerBatch = 100, jobBatch = RESCUE_BATCH } = this.opts;
+    const swept = { ...NOTHING };
+    const rescue = async (workers: string[]): Promise<void> => {
+      const r = await jobsRescueOf(db, workers, 'worker died while running it', jobBatch);
+      swept.rescued += r.rescued;
+      swept.requeued += r.requeued;
+    };
+    for (let afterId = ''; ; ) {
+      const dead = await workersSelectDead(db, { deadAfterMs, afterId, limit: workerBatch });
+      const others = dead.filter((id) => id !== worker);
+      if (others.length > 0) {
+        await rescue(others);
+        swept.workers += await workersDeleteDead(db, others, deadAfterMs);
+      }
+      const last = dead.at(-1);
+      if (last === undefined || dead.length < workerBatch) break;
+      afterId = last;
+    }
     if (opts.orphans ?? true) {
       this.lastOrphanCheck = this.now();
-      orphaned = (await jobsSelectOrphanWorkers(db, deadAfterMs)).filter((id) => id !== worker);
+      const orphaned = (await jobsSelectOrphanWorkers(db, deadAfterMs)).filter((id) => id !== worker);
+      if (orphaned.length > 0) await rescue(orphaned);
     }
-    let rescued = 0;
-    let requeued = 0;
-    let workers = 0;
-    if (dead.length + orphaned.length > 0) {
-      const r = await jobsRescueOf(db, [...dead, ...orphaned], 'worker died while running it');
-      rescued = r.rescued;
-      requeued = r.requeued;
-      workers = await workersDeleteDead(db, dead, deadAfterMs);
-      if (rescued > 0) events.emit('sweep:done', { sweep: 'rescued', count: rescued });
-      if (requeued > 0) events.emit('sweep:done', { sweep: 'requeued', count: requeued });
-    }
+    if (swept.rescued > 0) events.emit('sweep:done', { sweep: 'rescued', count: swept.rescued });
+    if (swept.requeued > 0) events.emit('sweep:done', { sweep: 'requeued', count: swept.requeued });
     // The runner cancels at the deadline itself; one heartbeat-to-death span later, the
     // leader does it for runners that could not.
-    const timedOut = await jobsCancelOverdue(db, defaultTimeoutMs, deadAfterMs);
-    if (timedOut > 0) events.emit('sweep:done', { sweep: 'timed_out', count: timedOut });
-    return { rescued, requeued, workers, timedOut };
+    swept.timedOut = await jobsCancelOverdue(db, { defaultTimeoutMs, graceMs: deadAfterMs, batchSize: jobBatch });
+    if (swept.timedOut > 0) events.emit('sweep:done', { sweep: 'timed_out', count: swept.timedOut });
+    return swept;
   }
 }

@@ -1,5 +1,5 @@
 import type { Database } from '../db/database.js';
-import { workersHeartbeat, workersUpsert } from '../db/queries.js';
+import { workersHeartbeat, workersUpsert } from '../db/queries/workers.js';
 import type { Logger } from '../observability/logger.js';
 import type { Pollable } from './poller.js';
 

@@ -1,7 +1,7 @@
 import { jitter } from '../backoff.js';
 import type { JobRunner } from '../consumers/job-runner.js';
 import type { Database } from '../db/database.js';
-import { jobsHeldChanges } from '../db/queries.js';
+import { jobsHeldChanges } from '../db/queries/jobs-control.js';
 import type { Pollable } from './poller.js';
 
 /**

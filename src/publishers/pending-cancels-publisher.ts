@@ -1,5 +1,5 @@
 import type { Database } from '../db/database.js';
-import { jobsCancelPending } from '../db/queries.js';
+import { jobsCancelPending } from '../db/queries/jobs-control.js';
 import type { SluiceEvents } from '../events.js';
 import type { Leader } from '../leader/leader.js';
 import type { Pollable } from './poller.js';

@@ -3,16 +3,27 @@ import { coerceError } from '../errors.js';
 import type { SluiceEvents } from '../events.js';
 import type { Logger } from '../observability/logger.js';
 
+/** What one iteration did (counts of rows it changed, for tests and logs) and when to run the next. */
+export interface Round {
+  /** ms before the next call. */
+  readonly delayMs: number;
+}
+
 /** One iteration of a publisher: does its work and says how long to wait before the next. */
 export interface Pollable {
   readonly name: string;
-  /** Returns the delay in ms before the next call. */
-  runOnce(): Promise<number>;
+  /** The delay in ms before the next call, or a Round that also says what this one did (the sweeps). */
+  runOnce(): Promise<number | Round>;
   /**
    * For a publisher woken by events of its own (room freed in the channel, a probe's
    * sighting): the poller hands it the function that cuts the current wait short.
    */
   wakeWith?(wake: () => void): void;
+}
+
+/** The delay a runOnce() asked for. */
+function delayOf(result: number | Round): number {
+  return typeof result === 'number' ? result : result.delayMs;
 }
 
 /**
@@ -55,7 +66,7 @@ export class Poller {
     while (!this.stopped) {
       let delay: number;
       try {
-        delay = await this.target.runOnce();
+        delay = delayOf(await this.target.runOnce());
         if (this.failures > 0) this.logger.info({ loop: this.target.name, failures: this.failures }, 'recovered');
         this.failures = 0;
       } catch (thrown) {

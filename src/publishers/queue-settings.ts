@@ -1,4 +1,4 @@
-import type { QueueRow } from '../db/queries.js';
+import type { QueueRow } from '../db/queries/probe.js';
 import { TokenBucket } from '../token-bucket.js';
 
 /**

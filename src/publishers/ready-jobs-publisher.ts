@@ -2,19 +2,9 @@ import type { Channel } from '../channel.js';
 import type { ClaimSession } from '../db/claim-session.js';
 import type { Database } from '../db/database.js';
 import { jobsAdvanceKeyLines, jobsPromoteDue } from '../db/queries/claim-lanes.js';
-import {
-  jobsMarkQueued,
-  jobsProbe,
-  jobsSelectReady,
-  queuesLockActive,
-  queuesRegister,
-  workersHeartbeatIfQuiet,
-  type ClaimCursor,
-  type ClaimedJob,
-  type LeaderProbe,
-  type QueueRow,
-  type ReadyRow,
-} from '../db/queries.js';
+import { jobsMarkQueued, jobsSelectReady, type ClaimCursor, type ClaimedJob, type ReadyRow } from '../db/queries/jobs-claim.js';
+import { jobsProbe, workersHeartbeatIfQuiet, type LeaderProbe, type QueueRow } from '../db/queries/probe.js';
+import { queuesLockActive, queuesRegister } from '../db/queries/queues.js';
 import { isDuplicateKeyError } from '../errors.js';
 import type { SluiceEvents } from '../events.js';
 import type { Leader } from '../leader/leader.js';
@@ -167,7 +157,7 @@ export class ReadyJobsPublisher implements Pollable {
     const { heartbeat, db, worker, queues, pollMs } = this.opts;
     if (!heartbeat || heartbeat.dueInMs() > pollMs) return false;
     const sentAt = performance.now();
-    if (!(await workersHeartbeatIfQuiet(db, worker, queues, this.leaderProbe(), this.settings.names()))) return false;
+    if (!(await workersHeartbeatIfQuiet(db, { worker, queues, leader: this.leaderProbe(), known: this.settings.names() }))) return false;
     heartbeat.beaten(sentAt);
     this.opts.signals?.update({ deadWorkers: false, overdue: false });
     this.opts.scheduleSignals?.quiet();
@@ -181,7 +171,7 @@ export class ReadyJobsPublisher implements Pollable {
    */
   private async probe(): Promise<void> {
     const { db, queues, deadAfterMs } = this.opts;
-    const probe = await jobsProbe(db, queues, deadAfterMs, this.leaderProbe(), this.settings.names());
+    const probe = await jobsProbe(db, { queues, deadAfterMs, leader: this.leaderProbe(), known: this.settings.names() });
     this.opts.signals?.update(probe);
     this.opts.scheduleSignals?.seen(probe.schedules);
     const rows = [...probe.queues];

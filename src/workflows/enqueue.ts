@@ -1,5 +1,5 @@
 import type { Database } from '../db/database.js';
-import type { RunRef } from '../db/queries.js';
+import type { RunRef } from '../db/queries/jobs-run.js';
 import { jobsAddDeps, jobsInsert, jobsLockOwnRun, rawSql, type InsertRow } from '../db/queries/workflows.js';
 import { inTransaction } from '../db/transaction.js';
 import { PermanentJobError } from '../errors.js';

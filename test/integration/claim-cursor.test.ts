@@ -4,7 +4,7 @@ import type mysql from 'mysql2/promise';
 import { ClaimSession } from '../../src/db/claim-session.js';
 import { Database } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrate.js';
-import { jobsMarkQueued, jobsSelectReady } from '../../src/db/queries.js';
+import { jobsMarkQueued, jobsSelectReady } from '../../src/db/queries/jobs-claim.js';
 import type { Daemon } from '../../src/daemon.js';
 import { closeFixtures, startDaemon, testEnv } from '../helpers/daemon.js';
 import { type FreshDatabase, freshDatabase, queriesOn, waitFor } from '../helpers/database.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
 import type { Daemon } from '../../src/daemon.js';
-import { jobsProbe, workersHeartbeatIfQuiet } from '../../src/db/queries.js';
+import { jobsProbe, workersHeartbeatIfQuiet } from '../../src/db/queries/probe.js';
 import { closeFixtures, startDaemon, statementCount, testEnv } from '../helpers/daemon.js';
 import { type FreshDatabase, freshDatabase, queriesOn, waitFor } from '../helpers/database.js';
 import { getJob, insertJob, insertJobs, waitFinished } from '../helpers/factory.js';
@@ -54,10 +54,10 @@ describe('identifiers compare exactly (utf8mb4_bin)', () => {
 
     // The statements the replica polls with: its probe sees only `Emails`, nothing due,
     // and its idle heartbeat finds all quiet (under _ci both saw the `emails` job as due).
-    const probe = await jobsProbe(upper.db, ['Emails'], 30_000);
+    const probe = await jobsProbe(upper.db, { queues: ['Emails'], deadAfterMs: 30_000 });
     assert.deepEqual(probe.queues.map((q) => [q.name, q.ready]), [['Emails', false]]);
     assert.deepEqual(probe.newQueues, []);
-    assert.equal(await workersHeartbeatIfQuiet(upper.db, UPPER, ['Emails']), true, 'all quiet for a replica serving Emails');
+    assert.equal(await workersHeartbeatIfQuiet(upper.db, { worker: UPPER, queues: ['Emails'] }), true, 'all quiet for a replica serving Emails');
 
     // `emails` is a queue of its own: a replica serving it runs that job.
     const lower = await startDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'replica-lower', SLUICE_QUEUES: 'emails' }));

@@ -4,17 +4,13 @@ import type mysql from 'mysql2/promise';
 import type { Executor } from '../../src/db/database.js';
 import { CONNECTION_COLLATION, Database } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrate.js';
-import {
-  jobsCancelPending,
-  jobsSelectOrphanWorkers,
-  jobsHeldChanges,
-  jobsProbe,
-  jobsSelectExpired,
-  jobsSelectReady,
-  queuesLockActive,
-  workersHeartbeat,
-  workersHeartbeatIfQuiet,
-} from '../../src/db/queries.js';
+import { jobsSelectReady } from '../../src/db/queries/jobs-claim.js';
+import { jobsCancelPending, jobsHeldChanges } from '../../src/db/queries/jobs-control.js';
+import { jobsSelectHeldBy, jobsSelectOrphanWorkers, jobsSelectOverdue } from '../../src/db/queries/jobs-rescue.js';
+import { jobsProbe, workersHeartbeatIfQuiet } from '../../src/db/queries/probe.js';
+import { queuesLockActive } from '../../src/db/queries/queues.js';
+import { jobsSelectExpired } from '../../src/db/queries/retention.js';
+import { workersHeartbeat } from '../../src/db/queries/workers.js';
 import { jobsAdvanceKeyLines, jobsPromoteDue } from '../../src/db/queries/claim-lanes.js';
 import { freshDatabase, type FreshDatabase } from '../helpers/database.js';
 
@@ -139,10 +135,10 @@ describe('every hot query is index-served on a big table (EXPLAIN)', () => {
   it('the idle probe and the quiet heartbeat read only indexes, the leader checks too', async () => {
     const plans: Plan[] = [];
     const leader = { worker: 'w', deadAfterMs: 30_000, defaultTimeoutMs: 900_000, graceMs: 30_000 };
-    await jobsProbe(explaining(plans), [], 30_000);
-    await jobsProbe(explaining(plans), ['q1', 'q2'], 30_000, leader);
-    await workersHeartbeatIfQuiet(explaining(plans), 'w', [], leader);
-    await workersHeartbeatIfQuiet(explaining(plans), 'w', ['q1']);
+    await jobsProbe(explaining(plans), { queues: [], deadAfterMs: 30_000 });
+    await jobsProbe(explaining(plans), { queues: ['q1', 'q2'], deadAfterMs: 30_000, leader });
+    await workersHeartbeatIfQuiet(explaining(plans), { worker: 'w', queues: [], leader });
+    await workersHeartbeatIfQuiet(explaining(plans), { worker: 'w', queues: ['q1'] });
     assert.equal(plans.length, 4);
     for (const plan of plans) assertIndexed(plan, 'probe');
   });
@@ -150,8 +146,8 @@ describe('every hot query is index-served on a big table (EXPLAIN)', () => {
   it('once queues are registered, the probe reads no pending entries of theirs to find new ones', async () => {
     const known = Array.from({ length: 20 }, (_, i) => `q${i}`);
     const plans: Plan[] = [];
-    await jobsProbe(explaining(plans), [], 30_000, undefined, known);
-    await workersHeartbeatIfQuiet(explaining(plans), 'w', [], undefined, known);
+    await jobsProbe(explaining(plans), { queues: [], deadAfterMs: 30_000, known });
+    await workersHeartbeatIfQuiet(explaining(plans), { worker: 'w', queues: [], known });
     for (const plan of plans) {
       assertIndexed(plan, 'probe');
       const scan = plan.find((s) => (s.table === 'j' || s.table === 'n') && s.key === 'jobs_claim' && s.type === 'range' && s.rows < 100);
@@ -165,7 +161,7 @@ describe('every hot query is index-served on a big table (EXPLAIN)', () => {
     await queuesLockActive(x, ['q1', 'q2']);
     await jobsHeldChanges(x, 'w', [{ id: 5, attempts: 0 }, { id: 6, attempts: 1 }]);
     await jobsCancelPending(x, 1000);
-    await jobsSelectExpired(x, 168, 500);
+    await jobsSelectExpired(x, { hours: 168, limit: 500 });
     await jobsSelectOrphanWorkers(x, 30_000);
     for (const plan of plans) assertIndexed(plan, 'sweep');
     const cancel = plans[3]!.find((s) => s.table === 'jobs');
@@ -176,6 +172,27 @@ describe('every hot query is index-served on a big table (EXPLAIN)', () => {
     const orphans = plans[5]!.find((s) => s.table === 'j');
     assert.equal(orphans?.key, 'jobs_claim');
     assert.equal(orphans?.type, 'range');
+  });
+
+  it('sweeps go batch by batch from where the last stopped, reading only the rows they may change', async () => {
+    const plans: Plan[] = [];
+    const x = explaining(plans);
+    await jobsSelectExpired(x, { hours: 168, limit: 500, after: { finishedAt: '2026-01-01 00:00:00.000', id: 12345 } });
+    await jobsSelectHeldBy(x, { workers: ['w1', 'w2'], afterId: 12345, limit: 1000 });
+    await jobsSelectOverdue(x, { defaultTimeoutMs: 900_000, graceMs: 30_000, afterId: 12345, limit: 1000 });
+    assertIndexed(plans[0]!, 'retention cursor');
+    const expired = plans[0]!.find((s) => s.table === 'jobs')!;
+    assert.equal(expired.key, 'jobs_finished', JSON.stringify(plans[0]));
+    assert.equal(expired.type, 'range', JSON.stringify(expired));
+    assert.equal(Number(expired.key_len), 8 + 8, `seeks (finished_at, id) past the cursor: ${JSON.stringify(expired)}`);
+    // The rescue's reads walk the queued and running entries of jobs_claim — what the
+    // replicas hold, bounded by their claims and concurrency — and sort those by id; never
+    // the primary key from the cursor on, through the whole table.
+    for (const plan of plans.slice(1)) {
+      const step = plan.find((s) => s.table === 'jobs' || s.table === 'j')!;
+      assert.equal(step.key, 'jobs_claim', JSON.stringify(plan));
+      assert.match(step.type, /^(ref|range)$/, `a seek on status: ${JSON.stringify(step)}`);
+    }
   });
 
   it('the connection collation keeps identifier parameters on the indexes of their _bin columns', async () => {
@@ -209,7 +226,7 @@ describe('every hot query is index-served on a big table (EXPLAIN)', () => {
 
   it('the probe reads one entry per queue for "next scheduled job" and one per key line for repairs', async () => {
     const plans: Plan[] = [];
-    await jobsProbe(explaining(plans), [], 30_000);
+    await jobsProbe(explaining(plans), { queues: [], deadAfterMs: 30_000 });
     // The first entry of each queue's lane 1, in index order: a LIMIT 1 on a ref without
     // a sort (MIN() of a queue named by the outer row would read the whole lane).
     const first = plans[0]!.find((s) => s.table === 'js');

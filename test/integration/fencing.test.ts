@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
 import { Database } from '../../src/db/database.js';
-import { jobsFinish, jobsMarkRunning, jobsRescueOf } from '../../src/db/queries.js';
+import { jobsFinish } from '../../src/db/queries/jobs-outcome.js';
+import { jobsRescueOf } from '../../src/db/queries/jobs-rescue.js';
+import { jobsMarkRunning } from '../../src/db/queries/jobs-run.js';
 import type { Daemon } from '../../src/daemon.js';
 import { closeFixtures, startDaemon, testEnv } from '../helpers/daemon.js';
 import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
@@ -37,11 +39,11 @@ describe('fencing: a late answer changes nothing', () => {
     assert.equal(await jobsMarkRunning(db, 'w1', [{ id, attempts: 0 }]), 0, 'starting twice is a no-op');
 
     const late = { id, attempts: 1, from: 'running' as const, status: 'done' as const, result: '"late"' };
-    assert.equal(await jobsFinish(db, 'w2', [late]), 0, 'another worker cannot finish it');
-    assert.equal(await jobsFinish(db, 'w1', [{ ...late, attempts: 2 }]), 0, 'another attempt cannot finish it');
+    assert.equal(await jobsFinish(db, { worker: 'w2', outcomes: [late] }), 0, 'another worker cannot finish it');
+    assert.equal(await jobsFinish(db, { worker: 'w1', outcomes: [{ ...late, attempts: 2 }] }), 0, 'another attempt cannot finish it');
     await jobsRescueOf(db, ['w1'], 'worker died');
     assert.equal((await getJob(pool, id)).status, 'pending');
-    assert.equal(await jobsFinish(db, 'w1', [late]), 0, 'a rescued run cannot finish it');
+    assert.equal(await jobsFinish(db, { worker: 'w1', outcomes: [late] }), 0, 'a rescued run cannot finish it');
     const job = await getJob(pool, id);
     assert.equal(job.status, 'pending');
     assert.equal(job.result, null);

@@ -10,7 +10,9 @@ import type mysql from 'mysql2/promise';
 import { ClaimSession } from '../../src/db/claim-session.js';
 import { Database, type Executor } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrate.js';
-import { jobsMarkQueued, jobsProbe, jobsSelectReady, workersHeartbeatIfQuiet, workersUpsert } from '../../src/db/queries.js';
+import { jobsMarkQueued, jobsSelectReady } from '../../src/db/queries/jobs-claim.js';
+import { jobsProbe, workersHeartbeatIfQuiet } from '../../src/db/queries/probe.js';
+import { workersUpsert } from '../../src/db/queries/workers.js';
 import { jobsAdvanceKeyLines, jobsPromoteDue } from '../../src/db/queries/claim-lanes.js';
 import { spawnDaemon, testEnv, waitForWorker, type DaemonProcess } from '../helpers/daemon.js';
 import { freshDatabase, waitFor, type FreshDatabase } from '../helpers/database.js';
@@ -92,8 +94,8 @@ describe('flat cost: jobs that cannot start now cost nothing while they wait', (
     const claims = new ClaimSession(db);
     try {
       const look = async (): Promise<{ probe: number; quiet: number; claim: number; quietResult: boolean; claimed: number }> => {
-        const probe = await reads((x) => jobsProbe(x, [], 30_000, undefined, ['flat', 'other']));
-        const quiet = await reads((x) => workersHeartbeatIfQuiet(x, 'w-flat', [], undefined, ['flat', 'other']));
+        const probe = await reads((x) => jobsProbe(x, { queues: [], deadAfterMs: 30_000, known: ['flat', 'other'] }));
+        const quiet = await reads((x) => workersHeartbeatIfQuiet(x, { worker: 'w-flat', queues: [], known: ['flat', 'other'] }));
         const claim = await reads((x) => jobsSelectReady(x, 'flat', 100));
         return { probe: probe.reads, quiet: quiet.reads, claim: claim.reads, quietResult: quiet.result, claimed: claim.result.length };
       };
@@ -161,12 +163,12 @@ describe('flat cost: jobs that cannot start now cost nothing while they wait', (
   it('a line whose next is paused gets a new next from the repair; the probe asks for it', async () => {
     const ids = await insertJobs(pool, Array.from({ length: 3 }, () => ({ queue: 'repair', concurrencyKey: 'r' })));
     await pool.query('UPDATE jobs SET key_wait = IF(id = ?, 2, 1) WHERE id IN (?)', [ids[0], ids]);
-    assert.equal((await jobsProbe(db, ['repair'], 30_000)).keyLinesOpen, false);
+    assert.equal((await jobsProbe(db, { queues: ['repair'], deadAfterMs: 30_000 })).keyLinesOpen, false);
     await pool.query('UPDATE jobs SET paused = TRUE WHERE id = ?', [ids[0]]);
-    assert.equal((await jobsProbe(db, ['repair'], 30_000)).keyLinesOpen, true);
+    assert.equal((await jobsProbe(db, { queues: ['repair'], deadAfterMs: 30_000 })).keyLinesOpen, true);
     assert.equal(await jobsAdvanceKeyLines(db, undefined), 1);
     assert.deepEqual((await rows('SELECT key_wait FROM jobs WHERE id IN (?) ORDER BY id', [ids])).map((r) => r.key_wait), [2, 2, 1]);
-    assert.equal((await jobsProbe(db, ['repair'], 30_000)).keyLinesOpen, false);
+    assert.equal((await jobsProbe(db, { queues: ['repair'], deadAfterMs: 30_000 })).keyLinesOpen, false);
     await pool.query('DELETE FROM jobs WHERE queue = ?', ['repair']);
   });
 });

@@ -3,7 +3,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import { Database, type Executor } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrate.js';
-import { jobsProbe, workersHeartbeatIfQuiet } from '../../src/db/queries.js';
+import { jobsProbe, workersHeartbeatIfQuiet } from '../../src/db/queries/probe.js';
 import { schedulesAdvance, schedulesLockDue, schedulesPeek } from '../../src/db/queries/schedules.js';
 import { inTransaction } from '../../src/db/transaction.js';
 import { SluiceEvents, type SluiceEventMap } from '../../src/events.js';
@@ -255,8 +255,8 @@ describe('schedules: SQL, compare-and-set, catch-up (in process)', () => {
       },
     };
     await schedulesPeek(explaining);
-    await jobsProbe(explaining, [], 30_000);
-    await workersHeartbeatIfQuiet(explaining, 'w', []);
+    await jobsProbe(explaining, { queues: [], deadAfterMs: 30_000 });
+    await workersHeartbeatIfQuiet(explaining, { worker: 'w', queues: [] });
     await schedulesLockDue(explaining, 50);
     for (const plan of plans) {
       for (const step of plan.filter((s) => s.table === 's' || s.table === 'job_schedules')) {

@@ -7,7 +7,9 @@ import type mysql from 'mysql2/promise';
 import { StateWriter } from '../../src/consumers/state-writer.js';
 import { Database, type Executor } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrate.js';
-import { jobsCancelOverdue, jobsDelete, jobsRescueOf, jobsSelectExpired, type Outcome } from '../../src/db/queries.js';
+import type { Outcome } from '../../src/db/queries/jobs-outcome.js';
+import { jobsCancelOverdue, jobsRescueOf } from '../../src/db/queries/jobs-rescue.js';
+import { jobsDelete, jobsSelectExpired } from '../../src/db/queries/retention.js';
 import {
   jobsCascadeCancel,
   jobsCountEndedChildren,
@@ -197,9 +199,9 @@ describe('workflows in SQL: counting, release, fail-fast, ends of waiting jobs, 
     assert.deepEqual([(await row(parent)).deps_done, (await row(parent)).deps_failed], [0, 1]);
 
     const overdue = await runningChild(parent, { worker: 'stuck', timeout_ms: 1000, started_at: new Date(Date.now() - 3_600_000) });
-    assert.equal(await jobsCancelOverdue(db, 900_000, 1000), 1);
+    assert.equal(await jobsCancelOverdue(db, { defaultTimeoutMs: 900_000, graceMs: 1000 }), 1);
     assert.deepEqual([(await row(overdue)).status, (await row(parent)).deps_failed], ['cancelled', 2]);
-    assert.equal(await jobsCancelOverdue(db, 900_000, 1000), 0, 'nothing left: one read, no transaction');
+    assert.equal(await jobsCancelOverdue(db, { defaultTimeoutMs: 900_000, graceMs: 1000 }), 0, 'nothing left: one read, no transaction');
   });
 
   it('the leader releases a parent whose seal came after its children, and keeps an approval given early', async () => {
@@ -337,11 +339,11 @@ describe('workflows in SQL: counting, release, fail-fast, ends of waiting jobs, 
     for await (const c of childrenOf(db, parent, 2)) all.push(c);
     assert.deepEqual(all.map((c) => c.result), [0, 1, 2, 3, 4].map((i) => ({ i })));
 
-    const expired = await jobsSelectExpired(db, 1, 1000);
+    const expired = (await jobsSelectExpired(db, { hours: 1, limit: 1000 })).map((r) => r.id);
     for (const k of kids) assert.equal(expired.includes(k), false, 'kept while the parent waits');
     assert.equal(await jobsDelete(db, kids), 0, 'the delete checks again');
     await pool.query("UPDATE jobs SET status = 'done', finished_at = NOW(3) WHERE id = ?", [parent]);
-    const now = await jobsSelectExpired(db, 1, 1000);
+    const now = (await jobsSelectExpired(db, { hours: 1, limit: 1000 })).map((r) => r.id);
     for (const k of kids) assert.ok(now.includes(k), 'deletable once the parent ended');
     assert.equal(await jobsDelete(db, now), now.length);
     assert.equal((await jobsSelectChildren(db, parent, 0, 10)).length, 0);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { QueueRow } from '../../src/db/queries.js';
+import type { QueueRow } from '../../src/db/queries/probe.js';
 import { QueueSettings } from '../../src/publishers/queue-settings.js';
 
 const row = (name: string, fields: Partial<QueueRow> = {}): QueueRow => ({

@@ -1,7 +1,7 @@
 /**
  * The SQL of the claim lanes (migration 004, docs/flat-cost.md), named table-then-verb
- * like src/db/queries.ts. A pending row that cannot start now — scheduled for later,
- * paused, cancel requested, parked behind a busy concurrency key — sits outside lane 0
+ * like every file of src/db/queries/. A pending row that cannot start now — scheduled for
+ * later, paused, cancel requested, parked behind a busy concurrency key — sits outside lane 0
  * of jobs_claim, so the claim and the probe never step over it:
  *
  *   lane 0  can start now, in (priority, run_at, id) order: what the claim reads

@@ -1,5 +1,5 @@
 /**
- * The SQL of the dashboard, named table-then-verb like src/db/queries.ts. Two kinds:
+ * The SQL of the dashboard, named table-then-verb like src/db/queries/*. Two kinds:
  *  - the leader's snapshot (job_counts, job_throughput, job_dashboard_marks; migration 006),
  *    run on the daemon's pool;
  *  - what a page reads, run through the dashboard's own pool, whose every statement carries

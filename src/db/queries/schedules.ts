@@ -1,6 +1,6 @@
 /**
  * The SQL of recurring schedules (table job_schedules), named table-then-verb like
- * src/db/queries.ts. Instants of job_schedules are UTC: compared with UTC_TIMESTAMP(3),
+ * every file of src/db/queries/. Instants of job_schedules are UTC: compared with UTC_TIMESTAMP(3),
  * never NOW(3), which follows the session's time zone.
  *
  * Affected rows: mysql2 connects with CLIENT_FOUND_ROWS, so an UPDATE reports rows

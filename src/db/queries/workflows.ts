@@ -1,7 +1,7 @@
 /**
  * The SQL of workflows (DESIGN.md "Workflows"): children counted into their parents,
  * release, fail-fast, the ends of waiting jobs, cascades of cancel and pause, and the
- * reconciler. Named table-then-verb like src/db/queries.ts.
+ * reconciler. Named table-then-verb like every file of src/db/queries/.
  *
  * Counting: a child's final state is added to its parent's deps_done / deps_failed in the
  * transaction of the child's own fenced final write, so both commit or neither does, and a
@@ -17,6 +17,7 @@
  * a release or a deadline never wait for each other in a cycle.
  */
 import type { Executor } from '../database.js';
+import { json, num, numOrNull, type Row } from './rows.js';
 
 /** The final states a child can be counted as. */
 export type FinalStatus = 'done' | 'failed' | 'cancelled';
@@ -117,9 +118,9 @@ export async function jobsLockEnding(tx: Executor, ids: readonly number[], condi
 }
 
 /** A locked row as read. */
-export function lockedOf(r: { id: number; parent_id: number | string | null; counted_as: string | null }): LockedJob {
+export function lockedOf(r: Row): LockedJob {
   const countedAs = r.counted_as === 'done' || r.counted_as === 'failed' ? r.counted_as : null;
-  return { id: Number(r.id), parentId: r.parent_id == null ? null : Number(r.parent_id), countedAs };
+  return { id: num(r.id), parentId: numOrNull(r.parent_id), countedAs };
 }
 
 /**
@@ -394,12 +395,7 @@ export async function jobsSelectChildren(db: Executor, parentId: number, afterId
 }
 
 function parseJson(v: unknown): unknown {
-  if (typeof v !== 'string') return v ?? null;
-  try {
-    return JSON.parse(v);
-  } catch {
-    return v;
-  }
+  return json(v) ?? null;
 }
 
 /** A waiting parent that may be stuck: sealed, not complete, nothing counted for a while. */
