@@ -1,7 +1,7 @@
 import { jitter } from '../backoff.js';
-import type { JobRunner } from '../consumers/job-runner.js';
 import type { Database } from '../db/database.js';
 import { jobsHeldChanges } from '../db/queries/jobs-control.js';
+import type { HeldRunsView } from '../held-runs-view.js';
 import type { Pollable } from './poller.js';
 
 /**
@@ -13,7 +13,7 @@ export class HeldJobsPublisher implements Pollable {
   readonly name = 'held-jobs';
 
   constructor(
-    private readonly opts: { db: Database; runner: JobRunner; worker: string; pollMs: number; random?: () => number },
+    private readonly opts: { db: Database; runner: HeldRunsView; worker: string; pollMs: number; random?: () => number },
   ) {}
 
   async runOnce(): Promise<number> {
