@@ -2,7 +2,7 @@ import { retryDelayMs } from '../backoff.js';
 import type { Outcome } from '../db/queries/jobs-outcome.js';
 import { isPermanent, retryAfterOf } from '../errors.js';
 import type { RunOutcome } from '../events.js';
-import { MAX_RETRY_DELAY_MS } from '../limits.js';
+import { MAX_ATTEMPTS_BEFORE_RUN, MAX_PAYLOAD_BYTES, MAX_RETRY_DELAY_MS } from '../limits.js';
 import { clipText, encodeResult } from './outcome-encoding.js';
 
 /** Why a run stopped before its handler answered. */
@@ -74,4 +74,22 @@ export function outcomeOf(job: PolicyJob, attempt: number, s: Settlement, worker
     case 'lost':
       return { kind: 'lost' };
   }
+}
+
+/** Why a claimed job cannot run at all, before any handler is called. */
+export function refusalOf(job: { payloadBytes: number; attempts: number }): string | undefined {
+  if (job.payloadBytes > MAX_PAYLOAD_BYTES) {
+    return `payload is ${job.payloadBytes} bytes, more than the ${MAX_PAYLOAD_BYTES}-byte limit; no handler ran`;
+  }
+  if (job.attempts >= MAX_ATTEMPTS_BEFORE_RUN) return `attempts is ${job.attempts}, at the counter's limit; no handler ran`;
+  return undefined;
+}
+
+/**
+ * A run that ended before its `running` write went out: one statement records both. The
+ * write is then fenced on the claim (`queued`, attempts as claimed), counts the attempt and
+ * sets started_at to `startedAt` (performance.now() when the run began).
+ */
+export function foldStart(write: Outcome, claimedAttempts: number, startedAt: number): Outcome {
+  return { ...write, from: 'queued', attempts: claimedAttempts, started: true, startedAt };
 }

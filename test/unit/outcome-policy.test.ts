@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { outcomeOf, type PolicyJob } from '../../src/consumers/outcome-policy.js';
+import { foldStart, outcomeOf, refusalOf, type PolicyJob } from '../../src/consumers/outcome-policy.js';
 import { PermanentJobError } from '../../src/errors.js';
-import { MAX_RETRY_DELAY_MS } from '../../src/limits.js';
+import { MAX_ATTEMPTS_BEFORE_RUN, MAX_PAYLOAD_BYTES, MAX_RETRY_DELAY_MS } from '../../src/limits.js';
 
 const job: PolicyJob = { id: 7, attempts: 0, maxAttempts: 3, effectiveTimeoutMs: 5000 };
 
@@ -65,5 +65,28 @@ describe('outcome policy', () => {
       assert.equal(d.write?.status, 'pending');
     }
     assert.deepEqual(outcomeOf(job, 1, { kind: 'lost' }, 'w'), { kind: 'lost' });
+  });
+});
+
+describe('before and around a run', () => {
+  it('refuses a payload over the limit and an attempts counter at its limit; anything else may run', () => {
+    assert.equal(refusalOf({ payloadBytes: 10, attempts: 0 }), undefined);
+    assert.equal(refusalOf({ payloadBytes: MAX_PAYLOAD_BYTES, attempts: MAX_ATTEMPTS_BEFORE_RUN - 1 }), undefined);
+    assert.match(refusalOf({ payloadBytes: MAX_PAYLOAD_BYTES + 1, attempts: 0 }) ?? '', /more than the \d+-byte limit; no handler ran/);
+    assert.match(refusalOf({ payloadBytes: 0, attempts: MAX_ATTEMPTS_BEFORE_RUN }) ?? '', /at the counter's limit; no handler ran/);
+  });
+
+  it('a start folded into the outcome is fenced on the claim and counts the attempt', () => {
+    const write = outcomeOf(job, 1, { kind: 'done', result: null }, 'w').write!;
+    assert.deepEqual(foldStart(write, 0, 123.5), {
+      id: 7,
+      attempts: 0,
+      from: 'queued',
+      status: 'done',
+      result: 'null',
+      started: true,
+      startedAt: 123.5,
+    });
+    assert.equal(write.from, 'running', 'the decision itself is left as it was');
   });
 });
