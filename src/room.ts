@@ -1,5 +1,7 @@
 import type { Channel } from './channel.js';
 import type { ClaimedJob } from './db/queries/jobs-claim.js';
+import type { HeldJobChange } from './db/queries/jobs-control.js';
+import type { RunRef } from './db/queries/jobs-run.js';
 import { INLINE_PAYLOAD_BYTES, QUEUED_PAYLOAD_BYTES } from './limits.js';
 
 /** A claimed job as it crosses the channel: with the timeout that applies to it (job, else queue, else default). */
@@ -24,6 +26,18 @@ export interface Room {
   readonly queuedPayloadBytes: number;
   /** `listener` runs after each round of starts: claimed jobs left the queue. */
   onRoomFreed(listener: () => void): void;
+}
+
+/**
+ * What the held-jobs check sees of the consumer: the runs this replica holds, and a way to
+ * pass on what the database says changed for them (a cancel requested, a row taken away).
+ * The job runner implements it; the held-jobs publisher uses it.
+ */
+export interface HeldRunsView {
+  /** Runs queued or running here, each as (id, attempts). */
+  heldRuns(): RunRef[];
+  /** Resolves once cancels of runs not started yet are recorded. */
+  applyChanges(changes: readonly HeldJobChange[]): Promise<void>;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { jitter } from '../backoff.js';
 import type { Database } from '../db/database.js';
 import { jobsHeldChanges } from '../db/queries/jobs-control.js';
-import type { HeldRunsView } from '../held-runs-view.js';
+import type { HeldRunsView } from '../room.js';
 import type { Pollable } from './poller.js';
 
 /**
