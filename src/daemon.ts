@@ -1,10 +1,5 @@
 import { hostname } from 'node:os';
-import { Channel } from './channel.js';
 import type { Config } from './config.js';
-import { JobRunner } from './consumers/job-runner.js';
-import { TokenBucketLimiter } from './consumers/rate-limiter.js';
-import { StateWriter } from './consumers/state-writer.js';
-import { ClaimSession } from './db/claim-session.js';
 import { DashboardServer } from './dashboard/dashboard-server.js';
 import { Database } from './db/database.js';
 import { jobsRescueOf } from './db/queries/jobs-rescue.js';
@@ -21,19 +16,9 @@ import { HttpServer } from './observability/http-server.js';
 import { MetricLabels } from './observability/metric-labels.js';
 import { Metrics } from './observability/metrics.js';
 import { subscribeLogs, subscribeMetrics } from './observability/subscribers.js';
-import { DashboardSnapshotPublisher } from './publishers/dashboard-snapshot-publisher.js';
-import { DeadJobsPublisher } from './publishers/dead-jobs-publisher.js';
 import { HeartbeatPublisher } from './publishers/heartbeat-publisher.js';
-import { HeldJobsPublisher } from './publishers/held-jobs-publisher.js';
-import { PendingCancelsPublisher } from './publishers/pending-cancels-publisher.js';
-import { Poller } from './publishers/poller.js';
-import { ReadyJobsPublisher } from './publishers/ready-jobs-publisher.js';
-import { RetentionPublisher } from './publishers/retention-publisher.js';
-import { ScheduleSignals } from './publishers/schedule-signals.js';
-import { SchedulesPublisher } from './publishers/schedules-publisher.js';
-import { SweepSignals } from './publishers/sweep-signals.js';
-import { WorkflowPublisher } from './publishers/workflow-publisher.js';
-import type { RunnableJob } from './room.js';
+import type { Poller } from './publishers/poller.js';
+import { buildPipeline, type Pipeline } from './pipeline.js';
 import { retryStartUpStep, untilDatabase } from './start-up.js';
 import { VERSION } from './version.js';
 
@@ -42,9 +27,6 @@ import { VERSION } from './version.js';
  * (not waiting out an outage): /healthz turns 503 so Kubernetes restarts the pod.
  */
 export const WRITER_STUCK_MS = 60_000;
-
-/** The leader's dashboard tick: throughput rows are per minute; counts refresh on view. */
-const DASHBOARD_TICK_MS = 60_000;
 
 /** How long a stop keeps retrying hand-backs and outcome writes through a database blip. */
 const HAND_BACK_MS = 10_000;
@@ -71,10 +53,7 @@ export class Daemon {
   readonly registry: HandlerRegistry;
   private readonly http: HttpServer;
   private leader: Leader | undefined;
-  private runner: JobRunner | undefined;
-  private writer: StateWriter | undefined;
-  private limiter: TokenBucketLimiter | undefined;
-  private claims: ClaimSession | undefined;
+  private pipeline: Pipeline | undefined;
   private readonly pollers: Record<string, Poller> = {};
   private readonly timers: NodeJS.Timeout[] = [];
   private dbHealthy = false;
@@ -88,7 +67,6 @@ export class Daemon {
    * worker row stays, so the leader's sweep returns the jobs, and the process exits non-zero.
    */
   cleanStop = true;
-  private snapshot: DashboardSnapshotPublisher | undefined;
   httpPort: number | undefined;
   /** The dashboard's port once listening (undefined: off). */
   dashboardPort: number | undefined;
@@ -118,7 +96,7 @@ export class Daemon {
         // heartbeats and the outcomes kept through the outage must land well within it.
         if (healthy) {
           for (const poller of Object.values(this.pollers)) poller.poke();
-          this.writer?.retryNow();
+          this.pipeline?.writer.retryNow();
         }
       },
     });
@@ -128,7 +106,7 @@ export class Daemon {
 
   /** Liveness: false only when the state writer is stuck although the database answers. */
   isLive(): boolean {
-    return !(this.dbHealthy && (this.writer?.stuckForMs() ?? 0) > (this.options.writerStuckMs ?? WRITER_STUCK_MS));
+    return !(this.dbHealthy && (this.pipeline?.writer.stuckForMs() ?? 0) > (this.options.writerStuckMs ?? WRITER_STUCK_MS));
   }
 
   /**
@@ -138,7 +116,7 @@ export class Daemon {
    */
   async crash(err: Error, jobId: number | undefined): Promise<void> {
     this.logger.fatal({ err: err.message, stack: err.stack, job_id: jobId }, 'uncaught exception; handing other jobs back and exiting');
-    if (jobId !== undefined) this.runner?.crashed(jobId, err);
+    if (jobId !== undefined) this.pipeline?.runner.crashed(jobId, err);
     this.cleanStop = false;
     this.halt.abort();
     this.stopping ??= this.doStop(0);
@@ -146,7 +124,7 @@ export class Daemon {
   }
 
   isReady(): boolean {
-    return this.dbHealthy && this.migrated && this.runner !== undefined && this.stopping === undefined;
+    return this.dbHealthy && this.migrated && this.pipeline !== undefined && this.stopping === undefined;
   }
 
   start(): Promise<void> {
@@ -177,7 +155,7 @@ export class Daemon {
         logger,
         metrics: this.metrics,
         // While someone looks, counts and throughput are at most 5 polls old (the leader's own tick is a minute).
-        refreshCounts: () => this.snapshot?.refresh() ?? Promise.resolve(),
+        refreshCounts: () => this.pipeline?.snapshot.refresh() ?? Promise.resolve(),
         countsFreshMs: Math.min(5000, Math.max(250, 5 * config.pollMs)),
       });
       this.dashboardPort = await this.dashboard.start();
@@ -208,7 +186,7 @@ export class Daemon {
       intervalMs: config.heartbeatMs,
       deadAfterMs: config.deadAfterMs,
       logger,
-      onStale: () => this.runner?.abandonAll(),
+      onStale: () => this.pipeline?.runner.abandonAll(),
     });
     const staleCheck = setInterval(() => heartbeat.checkStale(), Math.max(10, Math.floor(config.heartbeatMs / 4)));
     staleCheck.unref();
@@ -227,81 +205,22 @@ export class Daemon {
     this.leader.onChange((leader) => this.events.emit('leader:changed', { leader }));
     await this.leader.start();
 
-    const leader = this.leader;
-    // Sweep hints older than two heartbeats are not trusted: the sweep then looks itself.
-    const signals = new SweepSignals(2 * config.heartbeatMs);
-    // The probe says when the next schedule tick is due; older than 3 polls: look directly.
-    const scheduleSignals = new ScheduleSignals(3 * config.pollMs);
-    scheduleSignals.onSeen(() => this.pollers.schedules?.poke());
-    signals.onWorkflowWork(() => this.pollers.workflows?.poke());
-    const channel = new Channel<RunnableJob>(config.prefetch);
-    this.metrics.channelSize = () => channel.size;
-    this.limiter = new TokenBucketLimiter(config.rate, config.burst);
-    this.writer = new StateWriter({ db: this.db, worker: config.workerId, logger, events: this.events });
-    const runner = new JobRunner({
-      channel,
+    const pipeline = buildPipeline({
+      config,
       db: this.db,
-      worker: config.workerId,
-      concurrency: config.concurrency,
       registry: this.registry,
-      writer: this.writer,
-      limiter: this.limiter,
+      events: this.events,
       logger,
-      events: this.events,
-      canStart: () => this.dbHealthy && this.writer!.stuckForMs() === 0,
-    });
-    runner.start();
-    this.runner = runner;
-
-    this.claims = new ClaimSession(this.db);
-    const ready = new ReadyJobsPublisher({
-      db: this.db,
-      claims: this.claims,
-      channel,
-      worker: config.workerId,
-      queues: config.queues,
-      pollMs: config.pollMs,
-      deadAfterMs: config.deadAfterMs,
-      defaultTimeoutMs: config.jobTimeoutMs,
-      events: this.events,
-      room: runner,
+      leader: this.leader,
       heartbeat,
-      leader,
-      signals,
-      scheduleSignals,
+      canStart: () => this.dbHealthy && this.pipeline?.writer.stuckForMs() === 0,
     });
-    const publishers = {
-      heartbeat,
-      held: new HeldJobsPublisher({ db: this.db, runner, worker: config.workerId, pollMs: config.pollMs }),
-      dead: new DeadJobsPublisher({
-        db: this.db,
-        leader: this.leader,
-        worker: config.workerId,
-        intervalMs: config.heartbeatMs,
-        deadAfterMs: config.deadAfterMs,
-        defaultTimeoutMs: config.jobTimeoutMs,
-        events: this.events,
-        signals,
-      }),
-      cancels: new PendingCancelsPublisher({ db: this.db, leader: this.leader, events: this.events, signals, pollMs: config.pollMs }),
-      retention: new RetentionPublisher({ db: this.db, leader: this.leader, retentionHours: config.retentionHours, events: this.events }),
-      schedules: new SchedulesPublisher({ db: this.db, events: this.events, pollMs: config.pollMs, signals: scheduleSignals }),
-      workflows: new WorkflowPublisher({ db: this.db, leader: this.leader, events: this.events, pollMs: config.pollMs, signals }),
-      // The dashboard's throughput (per minute) and counts, once a minute on the leader;
-      // a replica serving a page refreshes the counts when they are older than 5 polls.
-      dashboard: (this.snapshot = new DashboardSnapshotPublisher({
-        db: this.db,
-        leader: this.leader,
-        worker: config.workerId,
-        intervalMs: DASHBOARD_TICK_MS,
-      })),
-      ready,
-    };
-    for (const [name, publisher] of Object.entries(publishers)) {
-      // Backoff after errors stays under a heartbeat: a replica must beat again soon after
-      // the database returns, or the leader takes it for dead.
-      this.pollers[name] = new Poller(publisher, logger, this.events, { maxBackoffMs: config.heartbeatMs });
-      this.pollers[name].start();
+    this.pipeline = pipeline;
+    this.metrics.channelSize = () => pipeline.channel.size;
+    pipeline.runner.start();
+    for (const [name, poller] of Object.entries(pipeline.pollers)) {
+      this.pollers[name] = poller;
+      poller.start();
     }
     this.metrics.ready.set(this.isReady() ? 1 : 0);
     logger.info({ concurrency: config.concurrency, rate: config.rate, prefetch: config.prefetch }, 'sluice ready');
@@ -315,16 +234,16 @@ export class Daemon {
     await this.started?.catch(() => undefined);
     // 1. No new claims. 2. Queued work back at once; running work gets the grace period.
     await this.pollers.ready?.stop();
-    await this.claims?.end();
-    const handedBack = (await this.runner?.stop(graceMs, HAND_BACK_MS)) ?? true;
+    await this.pipeline?.claims.end();
+    const handedBack = (await this.pipeline?.runner.stop(graceMs, HAND_BACK_MS)) ?? true;
     // 3. Every outcome written (bounded: the database may be gone).
-    const written = (await this.writer?.drain(deadline)) ?? true;
-    this.writer?.close();
-    await this.limiter?.stop();
+    const written = (await this.pipeline?.writer.drain(deadline)) ?? true;
+    this.pipeline?.writer.close();
+    await this.pipeline?.limiter.stop();
     for (const name of ['dashboard', 'schedules', 'workflows', 'held', 'dead', 'cancels', 'retention', 'heartbeat']) await this.pollers[name]?.stop();
     for (const t of this.timers) clearInterval(t);
     await this.leader?.stop().catch(() => undefined);
-    if (this.runner) {
+    if (this.pipeline) {
       if (handedBack && written) {
         await workersDelete(this.db, config.workerId).catch((err: unknown) => {
           logger.warn({ err: coerceError(err).message }, 'could not remove the worker row; the leader will');

@@ -44,8 +44,16 @@ export class SchedulesPublisher implements Pollable {
   readonly name = 'schedules';
   /** The last pass was full: go on without waiting for the next look. */
   private more = false;
+  private wake: () => void = () => undefined;
 
-  constructor(private readonly opts: SchedulesOptions) {}
+  constructor(private readonly opts: SchedulesOptions) {
+    // Each probe's look re-plans this loop's sleep (a tick may now be due sooner).
+    opts.signals?.onSeen(() => this.wake());
+  }
+
+  wakeWith(wake: () => void): void {
+    this.wake = wake;
+  }
 
   async runOnce(): Promise<number> {
     const { db, pollMs, signals } = this.opts;

@@ -89,8 +89,16 @@ export class WorkflowPublisher implements Pollable {
   private lastReconcile = -Infinity;
   private reconcileAfter = 0;
   private readonly checked = new Map<number, { counters: string; at: number }>();
+  private wake: () => void = () => undefined;
 
-  constructor(private readonly opts: WorkflowOptions) {}
+  constructor(private readonly opts: WorkflowOptions) {
+    // A probe that sees workflow work wakes this loop at once.
+    opts.signals?.onWorkflowWork(() => this.wake());
+  }
+
+  wakeWith(wake: () => void): void {
+    this.wake = wake;
+  }
 
   async runOnce(): Promise<number> {
     const { leader, pollMs, signals, db } = this.opts;
