@@ -12,8 +12,11 @@ export interface RetryOptions {
   retryable?: (err: Error) => boolean;
   /** Tries at most this many times in all. Default: no limit. */
   attempts?: number;
-  /** No try starts after this instant (Date.now() ms): the last error is thrown instead. */
-  deadline?: number;
+  /**
+   * No try starts after this instant (Date.now() ms): the last error is thrown instead. A
+   * function is asked after each failure (a stop may set the deadline while retrying).
+   */
+  deadline?: number | (() => number);
   /** First wait, ms: errorBackoffMs's base. Default 250. */
   baseMs?: number;
   /** Longest wait, ms: errorBackoffMs's ceiling. Default 30000. */
@@ -39,7 +42,8 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, opts: RetryO
       if (opts.signal?.aborted || (opts.retryable && !opts.retryable(err))) throw err;
       if (opts.attempts !== undefined && attempt >= opts.attempts) throw err;
       const delay = errorBackoffMs(attempt, { baseMs: opts.baseMs, maxMs: opts.maxMs, random: opts.random });
-      if (opts.deadline !== undefined && Date.now() + delay > opts.deadline) throw err;
+      const deadline = typeof opts.deadline === 'function' ? opts.deadline() : opts.deadline;
+      if (deadline !== undefined && Date.now() + delay > deadline) throw err;
       opts.onRetry?.(err, attempt, delay);
       // An abort ends the wait early; the loop then throws the error it was waiting out.
       await sleep(delay, undefined, { signal: opts.signal }).catch(() => undefined);

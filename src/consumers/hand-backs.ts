@@ -1,9 +1,9 @@
-import { errorBackoffMs } from '../backoff.js';
 import type { Database } from '../db/database.js';
 import { jobsReleaseQueued } from '../db/queries/jobs-outcome.js';
 import { coerceError } from '../errors.js';
 import type { SluiceEvents } from '../events.js';
 import type { Logger } from '../observability/logger.js';
+import { retry } from '../retry.js';
 
 export type HandBackReason = 'shutdown' | 'stale' | 'error';
 
@@ -26,17 +26,18 @@ export class HandBacks {
   release(ids: number[], reason: HandBackReason): Promise<boolean> {
     if (ids.length === 0) return Promise.resolve(true);
     const attempt = async (): Promise<boolean> => {
-      for (let failures = 1; ; failures++) {
-        try {
-          const n = await jobsReleaseQueued(this.opts.db, this.opts.worker, ids);
-          this.opts.events.emit('jobs:handed-back', { count: n, reason });
-          return true;
-        } catch (err) {
-          const giveUp = Date.now() >= this.giveUpAt;
-          if (failures <= 3 || giveUp) this.opts.logger.warn({ err: coerceError(err).message, jobs: ids.length, failures }, 'could not hand queued jobs back');
-          if (giveUp) return false;
-          await new Promise((r) => setTimeout(r, Math.min(errorBackoffMs(failures, { maxMs: 2000 }), Math.max(1, this.giveUpAt - Date.now()))));
-        }
+      const { logger } = this.opts;
+      try {
+        const n = await retry(() => jobsReleaseQueued(this.opts.db, this.opts.worker, ids), {
+          maxMs: 2000,
+          deadline: () => this.giveUpAt,
+          onRetry: (err, failures) => failures <= 3 && logger.warn({ err: err.message, jobs: ids.length, failures }, 'could not hand queued jobs back'),
+        });
+        this.opts.events.emit('jobs:handed-back', { count: n, reason });
+        return true;
+      } catch (err) {
+        logger.warn({ err: coerceError(err).message, jobs: ids.length }, 'could not hand queued jobs back; giving up (the leader returns them)');
+        return false;
       }
     };
     const p = attempt();

@@ -51,6 +51,15 @@ describe('retry', () => {
     assert.deepEqual(retried, [], 'a retry that cannot happen is not announced');
   });
 
+  it('asks a deadline given as a function after each failure (a stop may set it meanwhile)', async () => {
+    const { fn, attempts } = flaky(5);
+    let deadline = Infinity;
+    // Retries freely until the second failure sets a deadline that the next wait would pass.
+    const outcome = retry(fn, { baseMs: 1, maxMs: 1, deadline: () => deadline, onRetry: (_e, n) => n === 2 && (deadline = Date.now()) });
+    await assert.rejects(outcome, /not yet/);
+    assert.deepEqual(attempts, [1, 2, 3]);
+  });
+
   it('an abort cuts the wait short and throws the error being waited out', async () => {
     const { fn, attempts } = flaky(5, new Error('database away'));
     const stop = new AbortController();
