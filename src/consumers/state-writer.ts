@@ -7,7 +7,7 @@ import {
   jobsSettleParents,
   type FinalStatus,
   type ParentEffects,
-} from '../db/queries/workflows.js';
+} from '../db/queries/workflows-counting.js';
 import { inTransaction } from '../db/transaction.js';
 import type { SluiceEvents } from '../events.js';
 import { MAX_BATCH_BYTES } from '../limits.js';
@@ -172,7 +172,7 @@ export class StateWriter {
     const { db, worker } = this.opts;
     let effects: ParentEffects | undefined;
     const changed = await inTransaction(db, 'jobsFinishChildren', async (tx) => {
-      const locked = await jobsLockFinishingChildren(tx, worker, group[0]!.from, group);
+      const locked = await jobsLockFinishingChildren(tx, { worker, from: group[0]!.from, runs: group });
       if (locked.length === 0) return 0;
       const ids = new Set(locked.map((l) => l.id));
       const n = await jobsFinish(tx, { worker, outcomes: group.filter((o) => ids.has(o.id)), scope: 'children' });
@@ -189,7 +189,7 @@ export class StateWriter {
     const changed = await inTransaction(db, 'jobsPark', async (tx) => {
       const n = await jobsFinish(tx, { worker, outcomes: group });
       // Its children may all have ended already (or one failed): release or fail it now.
-      if (n > 0) effects = await jobsSettleParents(tx, group.map((o) => o.id), group.map((o) => o.id));
+      if (n > 0) effects = await jobsSettleParents(tx, { ids: group.map((o) => o.id), mayFail: group.map((o) => o.id) });
       return n;
     });
     this.report(effects);

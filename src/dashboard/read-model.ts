@@ -1,28 +1,28 @@
 import type { Executor } from '../db/database.js';
 import {
-  ACTIVE_STATUSES,
-  ALL_STATUSES,
-  FINAL_STATUSES,
-  countsSelect,
   jobsListAll,
   jobsListByStatusQueue,
   jobsMaxId,
-  jobsQueuesWithStatus,
   jobsSearchRecent,
   jobsSelectChildren,
   jobsSelectDetail,
   jobsSelectParentId,
+  type JobDetailRow,
+  type JobListRow,
+} from '../db/queries/dashboard-jobs.js';
+import {
+  countsSelect,
   marksSelect,
   queuesSelect,
   schedulesSelect,
   serverNow,
   throughputSelectRecent,
   workersSelect,
-  type JobDetailRow,
-  type JobListRow,
   type ScheduleRow,
   type WorkerRow,
-} from '../db/queries/dashboard.js';
+} from '../db/queries/dashboard-overview.js';
+import { jobsQueuesWithStatus } from '../db/queries/dashboard-snapshot.js';
+import { ACTIVE_STATUSES, ALL_STATUSES, FINAL_STATUSES } from '../db/queries/job-statuses.js';
 import { query } from './html.js';
 
 /** Rows per list page unless `limit` asks otherwise (1–200). */
@@ -162,7 +162,7 @@ export async function readJobList(db: Executor, filter: ListFilter, basePath: st
   let rows: JobListRow[];
   if (filter.q) {
     const lowest = Math.max(0, (await jobsMaxId(db)) - SEARCH_WINDOW);
-    rows = await jobsSearchRecent(db, { text: filter.q, status: filter.status, queue: filter.queue }, lowest, before, limit + 1);
+    rows = await jobsSearchRecent(db, { text: filter.q, status: filter.status, queue: filter.queue, lowestId: lowest, beforeId: before, limit: limit + 1 });
     notes.push(`Payload search looks at the newest ${SEARCH_WINDOW.toLocaleString('en-US')} jobs only (ids above ${lowest}).`);
   } else if (!filter.status && !filter.queue) {
     rows = await jobsListAll(db, before, limit + 1);
@@ -177,7 +177,7 @@ export async function readJobList(db: Executor, filter: ListFilter, basePath: st
       }
       for (const queue of queues) pairs.push([status, queue]);
     }
-    const pages = await Promise.all(pairs.map(([s, q]) => jobsListByStatusQueue(db, s, q, before, limit + 1)));
+    const pages = await Promise.all(pairs.map(([s, q]) => jobsListByStatusQueue(db, { status: s, queue: q, beforeId: before, limit: limit + 1 })));
     rows = pages.flat().sort((a, b) => b.id - a.id);
   }
   const items = rows.slice(0, limit);
@@ -201,7 +201,7 @@ export async function readJob(db: Executor, id: number, childrenAfter: number, l
   if (!job) return undefined;
   const [parentRow, kids] = await Promise.all([
     job.parent_id === null ? Promise.resolve(undefined) : jobsSelectDetail(db, job.parent_id),
-    jobsSelectChildren(db, id, childrenAfter, limit + 1),
+    jobsSelectChildren(db, { parentId: id, afterId: childrenAfter, limit: limit + 1 }),
   ]);
   const items = kids.slice(0, limit);
   const last = items[items.length - 1];
@@ -264,7 +264,7 @@ export async function readTree(db: Executor, id: number): Promise<{ root: TreeNo
         truncated = true;
         break;
       }
-      const kids = await jobsSelectChildren(db, node.job.id, 0, CHILDREN_PER_NODE + 1);
+      const kids = await jobsSelectChildren(db, { parentId: node.job.id, afterId: 0, limit: CHILDREN_PER_NODE + 1 });
       node.more = kids.length > CHILDREN_PER_NODE;
       for (const k of kids.slice(0, Math.min(CHILDREN_PER_NODE, MAX_NODES - shown))) {
         const child = { job: k, children: [], more: false };

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { jobsActOnIds, jobsActOnRange, JOB_ACTIONS, queuesSetPaused, type JobAction } from '../db/queries/dashboard-actions.js';
-import { countsSelect, isStatus, jobsSelectVersion, marksSelect, schedulesSelect, throughputSelectRecent, workersSelect } from '../db/queries/dashboard.js';
+import { jobsSelectVersion } from '../db/queries/dashboard-jobs.js';
+import { countsSelect, marksSelect, schedulesSelect, throughputSelectRecent, workersSelect } from '../db/queries/dashboard-overview.js';
+import { isStatus } from '../db/queries/job-statuses.js';
 import type { Executor } from '../db/database.js';
 import { PAGE_SIZE, LATE_AFTER_MS, readJob, readJobList, readOverview, readTree, type ListFilter } from './read-model.js';
 import type { SafeHtml } from './html.js';

@@ -1,6 +1,5 @@
 import type { Database } from '../db/database.js';
 import {
-  ACTIVE_STATUSES,
   countsReplace,
   jobsCountCapped,
   jobsQueuesWithStatus,
@@ -10,7 +9,8 @@ import {
   throughputAdd,
   throughputPrune,
   type CountRow,
-} from '../db/queries/dashboard.js';
+} from '../db/queries/dashboard-snapshot.js';
+import { ACTIVE_STATUSES } from '../db/queries/job-statuses.js';
 import { inTransaction } from '../db/transaction.js';
 import type { Leader } from '../leader/leader.js';
 import type { Pollable } from './poller.js';
@@ -131,7 +131,7 @@ export class DashboardSnapshotPublisher implements Pollable {
     for (const status of ACTIVE_STATUSES) {
       for (const queue of await jobsQueuesWithStatus(this.opts.db, status)) {
         // One past the cap tells "exactly the cap" from "more than the cap".
-        const n = await jobsCountCapped(this.opts.db, status, queue, cap + 1);
+        const n = await jobsCountCapped(this.opts.db, { status, queue, cap: cap + 1 });
         if (n > 0) out.push({ queue, status, n: Math.min(n, cap), capped: n > cap });
       }
     }

@@ -1,29 +1,23 @@
 import type { Database, Executor } from '../db/database.js';
 import {
-  jobsCancelPendingChildren,
   jobsCascadeCancel,
   jobsCascadePause,
-  jobsCountEndedChildren,
-  jobsCountIntoParents,
-  jobsEndWaiting,
-  jobsFailFast,
-  jobsFixCounters,
-  jobsLockEnding,
   jobsMarkCancelCascaded,
-  jobsMarkChildrenCounted,
   jobsMarkPauseCascaded,
-  jobsReleaseReady,
   jobsSelectPauseCascades,
-  jobsSelectStaleParents,
   jobsSelectStartedChildren,
-  jobsSelectTodo,
-  jobsSelectWaitExpired,
-  workflowsPeek,
-  TODO,
+} from '../db/queries/workflows-cascades.js';
+import {
+  jobsCountIntoParents,
+  jobsFailFast,
+  jobsLockEnding,
   type FinalStatus,
   type LockedJob,
   type ParentEffects,
-} from '../db/queries/workflows.js';
+} from '../db/queries/workflows-counting.js';
+import { jobsCountEndedChildren, jobsFixCounters, jobsMarkChildrenCounted, jobsSelectStaleParents } from '../db/queries/workflows-reconcile.js';
+import { jobsSelectTodo, jobsSelectWaitExpired, TODO, workflowsPeek } from '../db/queries/workflows-todo.js';
+import { jobsCancelPendingChildren, jobsEndWaiting, jobsReleaseReady } from '../db/queries/workflows-waiting.js';
 import { inTransaction } from '../db/transaction.js';
 import { coerceError } from '../errors.js';
 import type { SluiceEvents } from '../events.js';
@@ -179,12 +173,11 @@ export class WorkflowPublisher implements Pollable {
       cancel ? 'workflow_todo = ?' : 'wait_expiry <= NOW(3)',
       cancel ? [TODO.cancelWaiting] : [],
       async (tx, locked) => {
-        ended = await jobsEndWaiting(
-          tx,
-          locked.map((l) => l.id),
+        ended = await jobsEndWaiting(tx, {
+          ids: locked.map((l) => l.id),
           status,
-          cancel ? 'cancelled while waiting (cancel_requested_at was set)' : 'wait deadline passed',
-        );
+          error: cancel ? 'cancelled while waiting (cancel_requested_at was set)' : 'wait deadline passed',
+        });
         return jobsCountIntoParents(tx, locked.map((l) => ({ ...l, status })));
       },
     );
@@ -234,7 +227,7 @@ export class WorkflowPublisher implements Pollable {
       let frontier = ids;
       let full = false;
       for (let depth = 0; depth < PASS_THROUGH_DEPTH && frontier.length > 0; depth++) {
-        const changed = await jobsCascadePause(db, frontier, paused, CASCADE_CHUNK);
+        const changed = await jobsCascadePause(db, { parents: frontier, paused, limit: CASCADE_CHUNK });
         if (changed > 0) events.emit('workflow:cascaded', { kind: 'pause', count: changed });
         full = changed === CASCADE_CHUNK;
         if (full) break;
@@ -253,7 +246,7 @@ export class WorkflowPublisher implements Pollable {
   async reconcile(): Promise<Result> {
     const { db, events } = this.opts;
     this.lastReconcile = performance.now();
-    const parents = await jobsSelectStaleParents(db, this.opts.staleAfterMs ?? 300_000, this.reconcileAfter, 50);
+    const parents = await jobsSelectStaleParents(db, { idleMs: this.opts.staleAfterMs ?? 300_000, afterId: this.reconcileAfter, limit: 50 });
     this.reconcileAfter = parents.length === 50 ? parents.at(-1)!.id : 0;
     const now = performance.now();
     for (const p of parents) {
@@ -289,7 +282,7 @@ export class WorkflowPublisher implements Pollable {
   ): Promise<ParentEffects | undefined> {
     if (ids.length === 0) return undefined;
     return inTransaction(this.opts.db, 'workflowsEnd', async (tx) => {
-      const locked = await jobsLockEnding(tx, ids, condition, params);
+      const locked = await jobsLockEnding(tx, { ids, condition, params });
       return locked.length === 0 ? undefined : end(tx, locked);
     });
   }

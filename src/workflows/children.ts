@@ -1,5 +1,5 @@
 import type { Executor } from '../db/database.js';
-import { jobsSelectChildren } from '../db/queries/workflows.js';
+import { jobsSelectChildren } from '../db/queries/workflows-children.js';
 import type { ChildOutcome } from '../handlers/types.js';
 
 /**
@@ -17,7 +17,7 @@ export const CHILDREN_PAGE = 100;
 export async function* childrenOf(db: Executor, parentId: number, pageSize = CHILDREN_PAGE): AsyncGenerator<ChildOutcome> {
   let after = 0;
   for (;;) {
-    const page = await jobsSelectChildren(db, parentId, after, pageSize);
+    const page = await jobsSelectChildren(db, { parentId, afterId: after, limit: pageSize });
     for (const child of page) yield child;
     const last = page.at(-1);
     if (!last || page.length < pageSize) return;

@@ -1,6 +1,7 @@
 import type { Database } from '../db/database.js';
 import type { RunRef } from '../db/queries/jobs-run.js';
-import { jobsAddDeps, jobsInsert, jobsLockOwnRun, rawSql, type InsertRow } from '../db/queries/workflows.js';
+import { jobsInsert, rawSql, type InsertRow } from '../db/queries/jobs-insert.js';
+import { jobsAddDeps, jobsLockOwnRun } from '../db/queries/workflows-children.js';
 import { inTransaction } from '../db/transaction.js';
 import { PermanentJobError } from '../errors.js';
 import type { EnqueueJob, EnqueueOptions } from '../handlers/types.js';
@@ -42,7 +43,7 @@ export async function enqueueJobs(db: Database, jobs: readonly EnqueueJob[], opt
       throw new Error(`ctx.enqueue: job ${parent.run.id} is no longer this run's (cancelled, timed out or taken); no child was added`);
     }
     const ids = await jobsInsert(tx, rows);
-    await jobsAddDeps(tx, parent.run.id, rows.length, policy);
+    await jobsAddDeps(tx, { id: parent.run.id, n: rows.length, onChildFailure: policy });
     return ids;
   });
 }

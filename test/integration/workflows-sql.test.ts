@@ -10,15 +10,10 @@ import { migrate } from '../../src/db/migrate.js';
 import type { Outcome } from '../../src/db/queries/jobs-outcome.js';
 import { jobsCancelOverdue, jobsRescueOf } from '../../src/db/queries/jobs-rescue.js';
 import { jobsDelete, jobsSelectExpired } from '../../src/db/queries/retention.js';
-import {
-  jobsCascadeCancel,
-  jobsCountEndedChildren,
-  jobsSelectChildren,
-  jobsSelectStaleParents,
-  jobsSelectTodo,
-  jobsSelectWaitExpired,
-  workflowsPeek,
-} from '../../src/db/queries/workflows.js';
+import { jobsCascadeCancel } from '../../src/db/queries/workflows-cascades.js';
+import { jobsSelectChildren } from '../../src/db/queries/workflows-children.js';
+import { jobsCountEndedChildren, jobsSelectStaleParents } from '../../src/db/queries/workflows-reconcile.js';
+import { jobsSelectTodo, jobsSelectWaitExpired, workflowsPeek } from '../../src/db/queries/workflows-todo.js';
 import { SluiceEvents, type SluiceEventMap } from '../../src/events.js';
 import type { Leader } from '../../src/leader/leader.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -311,7 +306,7 @@ describe('workflows in SQL: counting, release, fail-fast, ends of waiting jobs, 
     for (const status of ['done', 'done', 'failed']) await insert({ type: 'sleep', status, parent_id: parent });
     // Ended by hand, never counted; and the parent untouched for an hour.
     await pool.query('UPDATE jobs SET updated_at = NOW(3) - INTERVAL 1 HOUR WHERE id = ?', [parent]);
-    assert.deepEqual((await jobsSelectStaleParents(db, 300_000, 0, 10)).map((s) => s.id).includes(parent), true);
+    assert.deepEqual((await jobsSelectStaleParents(db, { idleMs: 300_000, afterId: 0, limit: 10 })).map((s) => s.id).includes(parent), true);
     const pub = publisher({ reconcileEveryMs: 0, staleAfterMs: 1000 });
     await pub.runOnce();
     const p = await row(parent);
@@ -329,7 +324,7 @@ describe('workflows in SQL: counting, release, fail-fast, ends of waiting jobs, 
     const pages: number[][] = [];
     let after = 0;
     for (;;) {
-      const page = await jobsSelectChildren(db, parent, after, 2);
+      const page = await jobsSelectChildren(db, { parentId: parent, afterId: after, limit: 2 });
       if (page.length === 0) break;
       pages.push(page.map((c) => c.id));
       after = page.at(-1)!.id;
@@ -346,7 +341,7 @@ describe('workflows in SQL: counting, release, fail-fast, ends of waiting jobs, 
     const now = (await jobsSelectExpired(db, { hours: 1, limit: 1000 })).map((r) => r.id);
     for (const k of kids) assert.ok(now.includes(k), 'deletable once the parent ended');
     assert.equal(await jobsDelete(db, now), now.length);
-    assert.equal((await jobsSelectChildren(db, parent, 0, 10)).length, 0);
+    assert.equal((await jobsSelectChildren(db, { parentId: parent, afterId: 0, limit: 10 })).length, 0);
   });
 
   it('job_stats shows waiting jobs', async () => {
@@ -368,7 +363,7 @@ describe('workflows in SQL: counting, release, fail-fast, ends of waiting jobs, 
     await jobsSelectTodo(x, 'release', 500);
     await jobsSelectWaitExpired(x, 500);
     await jobsCascadeCancel(x, [1, 2, 3], 1000);
-    await jobsSelectChildren(x, 1, 0, 100);
+    await jobsSelectChildren(x, { parentId: 1, afterId: 0, limit: 100 });
     await jobsCountEndedChildren(x, 1);
     for (const { what, plan } of plans) {
       for (const step of plan) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Database } from '../../src/db/database.js';
-import { failFastError } from '../../src/db/queries/workflows.js';
+import { failFastError } from '../../src/db/queries/workflows-counting.js';
 import { PermanentJobError } from '../../src/errors.js';
 import { FAN_IN_MAX_BYTES, FAN_IN_MAX_CHILDREN, fanInBody } from '../../src/handlers/http-fan-in.js';
 import type { ChildOutcome, EnqueueJob } from '../../src/handlers/types.js';

@@ -1,4 +1,4 @@
-import type { JobDetailRow } from '../../db/queries/dashboard.js';
+import type { JobDetailRow } from '../../db/queries/dashboard-jobs.js';
 import { html, type SafeHtml } from '../html.js';
 import type { JobView, TreeNode } from '../read-model.js';
 import { jobsTable } from './jobs-page.js';

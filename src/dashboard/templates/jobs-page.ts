@@ -1,4 +1,5 @@
-import { ALL_STATUSES, type JobListRow } from '../../db/queries/dashboard.js';
+import type { JobListRow } from '../../db/queries/dashboard-jobs.js';
+import { ALL_STATUSES } from '../../db/queries/job-statuses.js';
 import { html, query, type SafeHtml } from '../html.js';
 import { PAGE_SIZE, type JobList } from '../read-model.js';
 import { layout, statusBadge, type PageContext } from './layout.js';

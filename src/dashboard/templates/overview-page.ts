@@ -1,4 +1,4 @@
-import { ACTIVE_STATUSES, FINAL_STATUSES } from '../../db/queries/dashboard.js';
+import { ACTIVE_STATUSES, FINAL_STATUSES } from '../../db/queries/job-statuses.js';
 import { fmtInt, html, query, type SafeHtml } from '../html.js';
 import type { Overview } from '../read-model.js';
 import { throughputChart } from './chart.js';

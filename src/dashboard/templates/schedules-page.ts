@@ -1,4 +1,4 @@
-import type { ScheduleRow } from '../../db/queries/dashboard.js';
+import type { ScheduleRow } from '../../db/queries/dashboard-overview.js';
 import { html, type SafeHtml } from '../html.js';
 import { layout, type PageContext } from './layout.js';
 

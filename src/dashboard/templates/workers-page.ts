@@ -1,4 +1,4 @@
-import type { WorkerRow } from '../../db/queries/dashboard.js';
+import type { WorkerRow } from '../../db/queries/dashboard-overview.js';
 import { html, type SafeHtml } from '../html.js';
 import { layout, type PageContext } from './layout.js';
 

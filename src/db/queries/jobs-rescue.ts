@@ -5,15 +5,15 @@
  *
  * Each sweep reads its rows in batches by key — ids past the previous batch's last, in id
  * order — until a batch comes back short, and each batch is one short transaction that
- * locks its rows by primary key in ascending id (the lock order of src/db/queries/
- * workflows.ts). The reads are not locking: a row that moved meanwhile fails the fence
- * of the writes and is left alone.
+ * locks its rows by primary key in ascending id (the lock order of workflows-counting.ts).
+ * The reads are not locking: a row that moved meanwhile fails the fence of the writes and
+ * is left alone.
  */
 import { retryDelaySql } from '../../backoff.js';
 import type { Database, Executor } from '../database.js';
 import { inTransaction } from '../transaction.js';
 import { idsOf, text } from './rows.js';
-import { countedAsAssignment, jobsCountIntoParents, lockedOf } from './workflows.js';
+import { countedAsAssignment, jobsCountIntoParents, lockedOf } from './workflows-counting.js';
 
 /** Rows per rescue transaction. */
 export const RESCUE_BATCH = 1000;

@@ -8,7 +8,7 @@ import type { Executor } from '../database.js';
 import { KEY_LINES_OPEN_EXISTS, SCHEDULED_DUE, SCHEDULED_IN_US, STARTABLE_EXISTS } from './claim-lanes.js';
 import { flag, isRow, jsonList, numOrNull, text, type Row } from './rows.js';
 import { SCHEDULES_PEEK_COLUMNS, SCHEDULES_QUIET, schedulePeekOf, type SchedulePeek } from './schedules.js';
-import { WORKFLOWS_TODO_EXIST } from './workflows.js';
+import { WORKFLOWS_TODO_EXIST } from './workflows-todo.js';
 
 export interface QueueRow {
   name: string;

@@ -9,6 +9,7 @@
  * always moves), so both answers agree; test/integration/schedules-sql.test.ts pins it.
  */
 import type { Executor } from '../database.js';
+import { flag, idsOf, num, numOrNull, text, type Row } from './rows.js';
 
 /**
  * Columns for a poll statement (the ready-jobs probe, or schedulesPeek): µs until the
@@ -35,14 +36,14 @@ export interface SchedulePeek {
 }
 
 /** Reads SCHEDULES_PEEK_COLUMNS out of a result row. */
-export function schedulePeekOf(row: Record<string, unknown>): SchedulePeek {
-  const us = row.schedule_due_in_us;
-  return { dueInMs: us == null ? null : Number(us) / 1000, toCompute: Boolean(Number(row.schedules_to_compute)) };
+export function schedulePeekOf(row: Row): SchedulePeek {
+  const us = numOrNull(row.schedule_due_in_us);
+  return { dueInMs: us === null ? null : us / 1000, toCompute: flag(row.schedules_to_compute) };
 }
 
 /** The peek on its own, when no probe has run lately. No params. */
 export async function schedulesPeek(db: Executor): Promise<SchedulePeek> {
-  const rows = await db.run<Array<Record<string, unknown>>>('schedulesPeek', `SELECT ${SCHEDULES_PEEK_COLUMNS}`);
+  const rows = await db.run('schedulesPeek', `SELECT ${SCHEDULES_PEEK_COLUMNS}`);
   return schedulePeekOf(rows[0] ?? {});
 }
 
@@ -60,20 +61,26 @@ export interface ScheduleSpecRow {
 
 /** New or edited rows (needs_compute = 1). Params: limit. */
 export async function schedulesSelectToCompute(db: Executor, limit: number): Promise<ScheduleSpecRow[]> {
-  const rows = await db.run<Array<{ id: number; name: string; cron: string; timezone: string; paused: number; spec_hash: string; now: string }>>(
+  const rows = await db.run(
     'schedulesSelectToCompute',
     'SELECT id, name, cron, timezone, paused, spec_hash, UTC_TIMESTAMP(3) AS now FROM job_schedules WHERE needs_compute = 1 LIMIT ?',
     [limit],
   );
-  return rows.map((r) => ({
-    id: Number(r.id),
-    name: r.name,
-    cron: r.cron,
-    timezone: r.timezone,
-    paused: Boolean(Number(r.paused)),
-    specHash: r.spec_hash,
-    now: r.now,
-  }));
+  return rows.map(specRowOf);
+}
+
+/** What names a schedule and decides its ticks, in every row read here. */
+function scheduleOf(r: Row): { id: number; name: string; cron: string; timezone: string } {
+  return { id: num(r.id), name: text(r.name), cron: text(r.cron), timezone: text(r.timezone) };
+}
+
+function specRowOf(r: Row): ScheduleSpecRow {
+  return {
+    ...scheduleOf(r),
+    paused: flag(r.paused),
+    specHash: text(r.spec_hash),
+    now: text(r.now),
+  };
 }
 
 /**
@@ -113,9 +120,7 @@ export interface DueSchedule {
  * Served by job_schedules_due. Params: limit.
  */
 export async function schedulesLockDue(tx: Executor, limit: number): Promise<DueSchedule[]> {
-  const rows = await tx.run<
-    Array<{ id: number; name: string; cron: string; timezone: string; overlap: string; catch_up: string; next_run_at: string; last_job_id: number | null; now: string }>
-  >(
+  const rows = await tx.run(
     'schedulesLockDue',
     `SELECT id, name, cron, timezone, overlap, catch_up, next_run_at, last_job_id, UTC_TIMESTAMP(3) AS now
      FROM job_schedules
@@ -125,17 +130,18 @@ export async function schedulesLockDue(tx: Executor, limit: number): Promise<Due
      FOR UPDATE SKIP LOCKED`,
     [limit],
   );
-  return rows.map((r) => ({
-    id: Number(r.id),
-    name: r.name,
-    cron: r.cron,
-    timezone: r.timezone,
+  return rows.map(dueScheduleOf);
+}
+
+function dueScheduleOf(r: Row): DueSchedule {
+  return {
+    ...scheduleOf(r),
     overlap: r.overlap === 'skip' ? 'skip' : 'allow',
     catchUp: r.catch_up === 'all' || r.catch_up === 'none' ? r.catch_up : 'latest',
-    nextRunAt: r.next_run_at,
-    lastJobId: r.last_job_id == null ? null : Number(r.last_job_id),
-    now: r.now,
-  }));
+    nextRunAt: text(r.next_run_at),
+    lastJobId: numOrNull(r.last_job_id),
+    now: text(r.now),
+  };
 }
 
 /**
@@ -145,12 +151,12 @@ export async function schedulesLockDue(tx: Executor, limit: number): Promise<Due
  */
 export async function jobsSelectUnended(tx: Executor, ids: readonly number[]): Promise<Set<number>> {
   if (ids.length === 0) return new Set();
-  const rows = await tx.run<Array<{ id: number }>>(
+  const rows = await tx.run(
     'jobsSelectUnended',
     `SELECT id FROM jobs WHERE id IN (?) AND status NOT IN ('done', 'failed', 'cancelled')`,
     [ids],
   );
-  return new Set(rows.map((r) => Number(r.id)));
+  return new Set(idsOf(rows));
 }
 
 /**
