@@ -85,6 +85,10 @@ function queueFilter(column: string, queues: readonly string[]): { sql: string; 
 }
 
 /**
+ * The queues with pending jobs are found by a loose index scan of jobs_claim — one dive
+ * per queue, whatever the backlog — which MariaDB chooses only for `DISTINCT status,
+ * queue` in a derived table whose WHERE names only status and queue (a replica's first probe, with
+ * no queue known yet, read all 1,200,000 pending entries of a backlog in ~1 s before).
  * Skips the queues already registered: the pending entries of jobs_claim are then read
  * only for queues not yet in job_queues, not for the whole backlog (with 10,000 jobs
  * waiting, every probe read 10,000 index entries). `known` comes from the last probe; a
@@ -131,9 +135,9 @@ export async function jobsProbe(db: Executor, { queues, deadAfterMs, leader, kno
           'scheduled_in_us', ${SCHEDULED_IN_US}))
         FROM job_queues q WHERE ${qf.sql}) AS queues,
        (SELECT JSON_ARRAYAGG(n.queue) FROM (
-          SELECT DISTINCT j.queue FROM jobs j
-          WHERE j.status = 'pending' AND ${jf.sql} AND ${uf.sql}
-            AND NOT EXISTS (SELECT 1 FROM job_queues k WHERE k.name = j.queue)) n) AS new_queues,
+          SELECT DISTINCT j.status, j.queue FROM jobs j
+          WHERE j.status = 'pending' AND ${jf.sql} AND ${uf.sql}) n
+        WHERE NOT EXISTS (SELECT 1 FROM job_queues k WHERE k.name = n.queue)) AS new_queues,
        (SELECT JSON_ARRAYAGG(w.queues) FROM job_workers w
         WHERE w.heartbeat_at >= NOW(3) - INTERVAL ? * 1000 MICROSECOND) AS live_workers,
        ${KEY_LINES_OPEN_EXISTS} AS key_lines_open,
@@ -201,7 +205,7 @@ export async function workersHeartbeatIfQuiet(db: Executor, { worker, queues, le
        AND NOT EXISTS (SELECT 1 FROM job_queues q WHERE ${qf.sql} AND ${SCHEDULED_DUE})
        AND NOT ${KEY_LINES_OPEN_EXISTS}
        AND NOT EXISTS (
-         SELECT 1 FROM (SELECT DISTINCT n.queue FROM jobs n WHERE n.status = 'pending' AND ${nf.sql} AND ${uf.sql}) d
+         SELECT 1 FROM (SELECT DISTINCT n.status, n.queue FROM jobs n WHERE n.status = 'pending' AND ${nf.sql} AND ${uf.sql}) d
          WHERE NOT EXISTS (SELECT 1 FROM job_queues k WHERE k.name = d.queue))
        AND ${SCHEDULES_QUIET}
        ${leaderQuiet}`,
