@@ -25,6 +25,8 @@ const LAG_S = 2;
 const BACKFILL_S = 3600;
 /** At most this much history per tick: a long outage is caught up in bounded steps. */
 const MAX_WINDOW_S = 300;
+/** After a tick that found nothing finished, the next comes this many intervals later (within one window). */
+const IDLE_TICKS = 4;
 
 export interface DashboardSnapshotOptions {
   db: Database;
@@ -83,7 +85,11 @@ export class DashboardSnapshotPublisher implements Pollable {
     if (!this.opts.leader.isLeader()) return this.opts.intervalMs;
     const tick = await this.tick();
     // Behind after an outage: catch up at once, a bounded window at a time.
-    return tick.behind ? 0 : this.opts.intervalMs;
+    if (tick.behind) return 0;
+    // Nothing finished: the next tick can wait longer (an idle replica stays under one
+    // statement a second); it then adds the whole gap in one window, and a page view
+    // brings the chart up to date anyway.
+    return tick.finished === 0 ? Math.min(IDLE_TICKS * this.opts.intervalMs, (MAX_WINDOW_S - LAG_S) * 1000) : this.opts.intervalMs;
   }
 
   /**

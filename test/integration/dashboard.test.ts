@@ -87,6 +87,17 @@ describe('dashboard against the database', () => {
     assert.equal(await sum(), 5);
   });
 
+  it("the leader's tick waits four intervals after a tick that found nothing finished, one after one that did", async () => {
+    const c = new DashboardSnapshotPublisher({ db: daemonDb, leader, worker: 'c', intervalMs: 1000 });
+    // Caught up (the first ticks backfill the last hour, a window at a time), nothing new.
+    let delay = 0;
+    await waitFor(async () => (delay = await c.runOnce()) !== 0, { timeoutMs: 10_000, intervalMs: 1, message: 'never caught up' });
+    assert.equal(delay, 4000);
+    await db.pool.query("UPDATE jobs SET status = 'done', finished_at = NOW(3) WHERE queue = 'small' AND status = 'pending' LIMIT 1");
+    // Counted LAG_S (2 s) behind the clock: ticks until it is; that tick asks for one interval.
+    await waitFor(async () => (await c.runOnce()) === 1000, { timeoutMs: 10_000, intervalMs: 200, message: 'a tick that counted a finished job still waited long' });
+  });
+
   it('lists newest first, paged by id, with a next link until the end', async () => {
     const first = (await (await fetch(`${base}/api/jobs?queue=big&status=pending&limit=10`)).json()) as { items: Array<{ id: number }>; next: string | null };
     assert.equal(first.items.length, 10);
