@@ -80,12 +80,18 @@ export class DeadJobsPublisher implements Pollable {
     // Orphans have no heartbeat to go stale, so the probe cannot hint at them: look once
     // per dead-after span (one statement over the queued and running entries only).
     const orphanDue = this.now() - this.lastOrphanCheck >= deadAfterMs;
-    if (!orphanDue && !(signals?.worthSweeping ?? true)) return { ...NOTHING, delayMs: intervalMs };
-    return { ...(await this.sweep({ orphans: orphanDue })), delayMs: intervalMs };
+    const hinted = signals?.worthSweeping ?? true;
+    if (!orphanDue && !hinted) return { ...NOTHING, delayMs: intervalMs };
+    // Only the orphan check when the probe saw no dead worker and no overdue job: an idle
+    // leader then sends one statement per dead-after span here, not three.
+    return { ...(await this.sweep({ orphans: orphanDue, hinted })), delayMs: intervalMs };
   }
 
-  /** Every part of the sweep, each batch by batch until a short one. */
-  async sweep(opts: { orphans?: boolean } = {}): Promise<DeadJobsSwept> {
+  /**
+   * Every part of the sweep, each batch by batch until a short one. `hinted: false` (the
+   * probe saw nothing for them) skips the dead workers and the overdue jobs.
+   */
+  async sweep(opts: { orphans?: boolean; hinted?: boolean } = {}): Promise<DeadJobsSwept> {
     const { db, deadAfterMs, defaultTimeoutMs, events, worker, workerBatch = 100, jobBatch = RESCUE_BATCH } = this.opts;
     const swept = { ...NOTHING };
     const rescue = async (workers: string[]): Promise<void> => {
@@ -93,7 +99,8 @@ export class DeadJobsPublisher implements Pollable {
       swept.rescued += r.rescued;
       swept.requeued += r.requeued;
     };
-    for (let afterId = ''; ; ) {
+    const hinted = opts.hinted ?? true;
+    for (let afterId = ''; hinted; ) {
       const dead = await workersSelectDead(db, { deadAfterMs, afterId, limit: workerBatch });
       const others = dead.filter((id) => id !== worker);
       if (others.length > 0) {
@@ -113,7 +120,7 @@ export class DeadJobsPublisher implements Pollable {
     if (swept.requeued > 0) events.emit('sweep:done', { sweep: 'requeued', count: swept.requeued });
     // The runner cancels at the deadline itself; one heartbeat-to-death span later, the
     // leader does it for runners that could not.
-    swept.timedOut = await jobsCancelOverdue(db, { defaultTimeoutMs, graceMs: deadAfterMs, batchSize: jobBatch });
+    if (hinted) swept.timedOut = await jobsCancelOverdue(db, { defaultTimeoutMs, graceMs: deadAfterMs, batchSize: jobBatch });
     if (swept.timedOut > 0) events.emit('sweep:done', { sweep: 'timed_out', count: swept.timedOut });
     return swept;
   }

@@ -10,6 +10,7 @@ import { migrate } from '../../src/db/migrate.js';
 import { SluiceEvents } from '../../src/events.js';
 import type { Leader } from '../../src/leader/leader.js';
 import { DeadJobsPublisher } from '../../src/publishers/dead-jobs-publisher.js';
+import { SweepSignals } from '../../src/publishers/sweep-signals.js';
 import { freshDatabase, type FreshDatabase } from '../helpers/database.js';
 
 let fresh: FreshDatabase;
@@ -37,7 +38,7 @@ async function held(worker: string, n: number, opts: { status?: string; attempts
 }
 
 /** A sweeper past its hold-off, with batches of two. */
-function sweeper(isLeader: boolean, events = new SluiceEvents()): DeadJobsPublisher {
+function sweeper(isLeader: boolean, events = new SluiceEvents(), signals?: SweepSignals): DeadJobsPublisher {
   let clock = 0;
   const p = new DeadJobsPublisher({
     db,
@@ -50,6 +51,7 @@ function sweeper(isLeader: boolean, events = new SluiceEvents()): DeadJobsPublis
     now: () => clock,
     workerBatch: 2,
     jobBatch: 2,
+    signals,
   });
   clock = DEAD_AFTER_MS + 1;
   return p;
@@ -129,6 +131,14 @@ describe('dead-jobs sweep: batched by id, returns what it did', () => {
     );
     assert.ok(Number(span?.lo) >= retryDelayMs(2, { random: () => 0 }), JSON.stringify(span));
     assert.ok(Number(span?.hi) <= retryDelayMs(2, { random: () => 1 }), JSON.stringify(span));
+  });
+
+  it('when the probe saw no dead worker and no overdue job, the once-per-span orphan check is its only statement', async () => {
+    const signals = new SweepSignals(60_000);
+    signals.update({ deadWorkers: false, overdue: false });
+    statements.length = 0;
+    await sweeper(true, new SluiceEvents(), signals).runOnce();
+    assert.deepEqual(statements, ['jobsSelectOrphanWorkers']);
   });
 
   it('a sweep that finds nothing says so', async () => {
