@@ -26,7 +26,7 @@ export interface PollCadenceOptions {
  * - A full batch: look again at once (more is waiting).
  * - A partial batch: look again shortly, sized to the arrival rate.
  * - Nothing: back off 20, 40, 80 … ms after work flowed, then the poll interval plus
- *   0–5 % jitter — unless a scheduled job falls due sooner.
+ *   0–10 % jitter — unless a scheduled job falls due sooner.
  * - Work waits but no queue may take it (rate, concurrency): the interval with jitter,
  *   or the next rate token if sooner.
  */
@@ -79,16 +79,17 @@ export class PollCadence {
   /**
    * The wait after a look that found nothing. Right after work flowed, looks come quickly
    * and back off (20, 40, 80 … ms: one probe statement each) so a steady stream is
-   * picked up within milliseconds. Then the poll interval stretched by 0–5 %, so replicas
-   * drift apart and an idle replica stays under one statement a second, while a job
-   * inserted at a random instant waits about half the interval.
+   * picked up within milliseconds. Then the poll interval stretched by 0–10 %, so replicas
+   * drift apart and an idle replica stays under one statement a second (the leader's
+   * orphan check, one statement per dead-after span, fits in what the stretch saves),
+   * while a job inserted at a random instant waits about half the interval.
    */
   emptyLook(): number {
     this.emptyLooks++;
     const { pollMs } = this;
     const backoff = BUSY_REPOLL_MIN_MS * 2 ** this.emptyLooks;
     if (backoff < pollMs) return backoff;
-    const wait = Math.round(pollMs * (1 + this.random() * 0.05));
+    const wait = Math.round(pollMs * (1 + this.random() * 0.1));
     // A scheduled job due sooner: wake then (one probe, one promote), not up to a poll late.
     const now = this.now();
     if (!this.earlyProbeDue(Math.max(now, this.nextScheduledAt))) return wait;
