@@ -152,8 +152,8 @@ export interface JobList {
 }
 
 /**
- * Jobs newest first, paged by id (no OFFSET). Each (status, queue) is one range of
- * jobs_list; lists that span several are merged here, each range read at most one page.
+ * Jobs newest first, paged by id (no OFFSET). Each (status, queue) is one index range
+ * (statusQueueRange); lists that span several are merged here, each range read at most one page.
  */
 export async function readJobList(db: Executor, filter: ListFilter, basePath: string): Promise<JobList> {
   const { limit } = filter;

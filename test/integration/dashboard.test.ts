@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
 import { DashboardServer } from '../../src/dashboard/dashboard-server.js';
 import { DashboardDb } from '../../src/dashboard/dashboard-db.js';
+import { statusQueueRange } from '../../src/db/queries/dashboard-jobs.js';
 import { Database } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -112,6 +113,46 @@ describe('dashboard against the database', () => {
     assert.equal(seen.length, 25);
     assert.equal(new Set(seen).size, 25);
     assert.equal((await fetch(`${base}/api/jobs?status=nonsense`)).status, 400);
+  });
+
+  it('lists pending, queued and running apart although claimed rows share the pending range of jobs_list (007)', async () => {
+    await db.pool.query("INSERT INTO jobs (queue, type) SELECT 'mix', 'sleep' FROM seq_1_to_7");
+    const ids = (await rows("SELECT id FROM jobs WHERE queue = 'mix' ORDER BY id")).map((r) => Number(r.id));
+    await db.pool.query("UPDATE jobs SET status = 'queued', worker = 'w', queued_at = NOW(3) WHERE id IN (?)", [ids.slice(0, 2)]);
+    await db.pool.query("UPDATE jobs SET status = 'running', worker = 'w', started_at = NOW(3), attempts = 1 WHERE id = ?", [ids[2]]);
+    await db.pool.query("UPDATE jobs SET status = 'done', worker = 'w', finished_at = NOW(3), attempts = 1 WHERE id = ?", [ids[3]]);
+    assert.deepEqual(
+      (await rows("SELECT list_key FROM jobs WHERE queue = 'mix' ORDER BY id")).map((r) => r.list_key),
+      ['pending/mix', 'pending/mix', 'pending/mix', 'done/mix', 'pending/mix', 'pending/mix', 'pending/mix'],
+      'a claim or a start leaves the jobs_list entry where it was',
+    );
+    const all = async (status: string): Promise<Array<[number, string]>> => {
+      const out: Array<[number, string]> = [];
+      for (let next: string | null = `/api/jobs?queue=mix&status=${status}&limit=2`; next; ) {
+        const page = (await (await fetch(base + next)).json()) as { items: Array<{ id: number; status: string }>; next: string | null };
+        out.push(...page.items.map((j): [number, string] => [j.id, j.status]));
+        next = page.next;
+      }
+      return out;
+    };
+    assert.deepEqual(await all('pending'), ids.slice(4).reverse().map((id) => [id, 'pending']));
+    assert.deepEqual(await all('queued'), ids.slice(0, 2).reverse().map((id) => [id, 'queued']));
+    assert.deepEqual(await all('running'), [[ids[2], 'running']]);
+    assert.deepEqual(await all('done'), [[ids[3], 'done']]);
+    for (const [status, index] of [['pending', 'jobs_list'], ['queued', 'jobs_claim'], ['running', 'jobs_claim'], ['done', 'jobs_list']] as const) {
+      const range = statusQueueRange(status, 'mix');
+      const plan = await rows(`EXPLAIN SELECT id FROM jobs FORCE INDEX (${range.index}) WHERE ${range.where} AND id < ? ORDER BY id DESC LIMIT 10`, [...range.params, 1e9]);
+      assert.equal(plan[0]?.key, index, `${status}: ${JSON.stringify(plan)}`);
+    }
+    // A bulk action on queued jobs takes exactly those.
+    const res = await fetch(`${base}/api/jobs/bulk`, {
+      method: 'POST',
+      headers: { 'x-requested-by': 'test', 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ action: 'cancel', queue: 'mix', status: 'queued', all: '1' }),
+    });
+    assert.equal(res.status, 200);
+    const asked = await rows("SELECT id FROM jobs WHERE queue = 'mix' AND cancel_requested_at IS NOT NULL ORDER BY id");
+    assert.deepEqual(asked.map((r) => Number(r.id)), ids.slice(0, 2));
   });
 
   it('answers the refresh poll 304 while nothing changed', async () => {

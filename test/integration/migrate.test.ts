@@ -209,6 +209,45 @@ describe('migrations', () => {
       await rm(upTo003, { recursive: true, force: true });
     }
   });
+
+  it('007 re-keys jobs_list on a schema-006 database with data: every row kept, claimed rows under pending, re-runnable', async () => {
+    const old = await freshDatabase('migrate_006_data');
+    const upTo006 = await mkdtemp(join(tmpdir(), 'sluice-006-'));
+    const db = new Database({ url: old.url, connectionLimit: 1 });
+    const q = async (sql: string, params: unknown[] = []): Promise<mysql.RowDataPacket[]> => (await old.pool.query<mysql.RowDataPacket[]>(sql, params))[0];
+    try {
+      const earlier = (await migrationFiles()).filter((f) => Number(f.split('_')[0]) < 7);
+      for (const f of earlier) await copyFile(join(MIGRATIONS_DIR, f), join(upTo006, f));
+      assert.deepEqual((await migrate(db, upTo006)).applied, earlier);
+      await seedSchema001(old.pool);
+      const keys = async (): Promise<string[]> => (await q('SELECT list_key FROM jobs ORDER BY id')).map((r) => String(r.list_key));
+      assert.deepEqual(await keys(), ['pending/Emails', 'pending/emails', 'queued/default', 'running/default', 'done/reports', 'failed/reports', 'cancelled/reports']);
+      const columns = (await q("SELECT column_name AS c FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'jobs' AND column_name <> 'list_key' ORDER BY ordinal_position")).map((r) => String(r.c));
+      const rows = async (): Promise<mysql.RowDataPacket[]> => q(`SELECT ${columns.join(', ')} FROM jobs ORDER BY id`);
+      const before = await rows();
+
+      assert.deepEqual((await migrate(db)).applied.filter((f) => f <= '007~'), ['007_quiet_list_key.sql']);
+      assert.deepEqual(await rows(), before, 'every other column of every row as it was');
+      assert.deepEqual(await keys(), ['pending/Emails', 'pending/emails', 'pending/default', 'pending/default', 'done/reports', 'failed/reports', 'cancelled/reports']);
+      const index = await q("SELECT GROUP_CONCAT(column_name ORDER BY seq_in_index) AS c FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = 'jobs' AND index_name = 'jobs_list'");
+      assert.equal(index[0]?.c, 'list_key,id');
+      // The index answers for the re-keyed rows (it was rebuilt, not left stale).
+      const viaIndex = await q("SELECT id FROM jobs FORCE INDEX (jobs_list) WHERE list_key = 'pending/default' ORDER BY id");
+      assert.equal(viaIndex.length, 2);
+
+      // A process that died after the ALTER but before recording it.
+      const schema = async () => q("SELECT column_name, column_type, generation_expression FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'jobs' ORDER BY ordinal_position");
+      const after = await schema();
+      await q('DELETE FROM sluice_migrations WHERE version = 7');
+      assert.deepEqual((await migrate(db)).applied, ['007_quiet_list_key.sql']);
+      assert.deepEqual(await schema(), after, 'the second run changes nothing');
+      assert.deepEqual(await rows(), before);
+    } finally {
+      await db.end();
+      await old.drop();
+      await rm(upTo006, { recursive: true, force: true });
+    }
+  });
 });
 
 /** Rows in every status, keys active and not, a paused queue, a worker: what a live 001 database holds. */

@@ -2,7 +2,8 @@
  * What the dashboard's job pages read: lists, payload search, one job and its children.
  * Run through the dashboard's own pool, whose every statement carries a server-side time
  * limit (src/dashboard/dashboard-db.ts). No statement here sorts finished history: lists
- * are ranges of jobs_list / jobs_parent / the primary key read newest first.
+ * are ranges of jobs_list / jobs_parent / the primary key read newest first, or the few
+ * rows replicas hold (queued, running) from jobs_claim.
  */
 import type { Executor } from '../database.js';
 import { num, numOrNull, text, textOrNull, type Row } from './rows.js';
@@ -59,16 +60,33 @@ export interface StatusQueuePageParams {
   limit: number;
 }
 
+/** Statuses whose rows a replica holds: few (prefetch and concurrency per replica), listed from jobs_claim. */
+const HELD_STATUSES: ReadonlySet<string> = new Set(['queued', 'running']);
+
 /**
- * One (status, queue) range of jobs_list, newest first, below `beforeId`.
+ * Where one (status, queue) lives, as an index and a WHERE (migration 007): queued and
+ * running in their range of jobs_claim (what replicas hold, so sorting it is cheap);
+ * pending in the 'pending/queue' range of jobs_list, which also holds the claimed rows
+ * (skipped: at most what replicas hold); every other status in its own range of jobs_list.
+ * Params of `where`: `params`.
+ */
+export function statusQueueRange(status: string, queue: string): { index: string; where: string; params: unknown[] } {
+  if (HELD_STATUSES.has(status)) return { index: 'jobs_claim', where: 'status = ? AND queue = ?', params: [status, queue] };
+  if (status === 'pending') return { index: 'jobs_list', where: "list_key = ? AND status = 'pending'", params: [`pending/${queue}`] };
+  return { index: 'jobs_list', where: 'list_key = ?', params: [`${status}/${queue}`] };
+}
+
+/**
+ * One (status, queue) range (statusQueueRange), newest first, below `beforeId`.
  * Params: status, queue, beforeId, limit.
  */
 export async function jobsListByStatusQueue(db: Executor, { status, queue, beforeId, limit }: StatusQueuePageParams): Promise<JobListRow[]> {
+  const range = statusQueueRange(status, queue);
   const rows = await db.run(
     'jobsListByStatusQueue',
-    `SELECT ${LIST_COLUMNS} FROM jobs FORCE INDEX (jobs_list)
-     WHERE list_key = ? AND id < ? ORDER BY id DESC LIMIT ?`,
-    [`${status}/${queue}`, beforeId, limit],
+    `SELECT ${LIST_COLUMNS} FROM jobs FORCE INDEX (${range.index})
+     WHERE ${range.where} AND id < ? ORDER BY id DESC LIMIT ?`,
+    [...range.params, beforeId, limit],
   );
   return rows.map(jobListRowOf);
 }
