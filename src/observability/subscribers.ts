@@ -8,14 +8,15 @@ export function subscribeLogs(events: SluiceEvents, logger: Logger): void {
   events.on('jobs:claimed', ({ queue, jobs, durationMs }) =>
     logger.debug({ queue, claimed: jobs.length, duration_ms: round(durationMs) }, 'claimed'),
   );
-  events.on('job:started', ({ job, attempt }) =>
-    logger.debug({ job_id: job.id, queue: job.queue, type: job.type, attempt }, 'running'),
-  );
+  // Per-job lines build their fields only when their level is on: most runs log nothing.
+  events.on('job:started', ({ job, attempt }) => {
+    if (logger.isLevelEnabled('debug')) logger.debug({ job_id: job.id, queue: job.queue, type: job.type, attempt }, 'running');
+  });
   events.on('job:finished', ({ job, attempt, outcome, durationMs, error }) => {
+    const level = outcome === 'failed' || outcome === 'timed_out' ? 'warn' : outcome === 'retry' ? 'info' : 'debug';
+    if (!logger.isLevelEnabled(level)) return;
     const fields = { job_id: job.id, queue: job.queue, type: job.type, attempt, outcome, duration_ms: round(durationMs), error };
-    if (outcome === 'failed' || outcome === 'timed_out') logger.warn(fields, `job ${outcome}`);
-    else if (outcome === 'retry') logger.info(fields, 'job attempt failed; will retry');
-    else logger.debug(fields, `job ${outcome}`);
+    logger[level](fields, level === 'info' ? 'job attempt failed; will retry' : `job ${outcome}`);
   });
   events.on('job:cancelled-before-start', ({ job }) =>
     logger.debug({ job_id: job.id, queue: job.queue, type: job.type }, 'cancelled before start'),
