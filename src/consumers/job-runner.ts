@@ -208,16 +208,17 @@ export class JobRunner implements Room, HeldRunsView {
     // more: the runner never waits on the limiter while tokens are plentiful, and granted
     // starts never pile up beyond what the bucket would have allowed a moment later.
     const ahead = Math.max(this.opts.concurrency, Math.min(limiter.batchHint, channel.capacity));
-    let waiting: HeldRun[] = [];
+    const waiting: HeldRun[] = [];
     for (;;) {
       while (this.ready.length >= ahead && !this.stopping) await new Promise<void>((r) => this.tokenWaiters.push(r));
       if (this.stopping) return;
       if (waiting.length === 0) {
         const first = await channel.receive();
         if (first === undefined || this.stopping) return;
-        const batch = [first];
-        while (batch.length < ahead - this.ready.length && channel.size > 0) batch.push((await channel.receive())!);
-        waiting = batch.map((job) => this.held.get(job.id)).filter((e): e is HeldRun => e !== undefined && e.state === 'queued');
+        for (const job of [first, ...channel.receiveNow(ahead - this.ready.length - 1)]) {
+          const e = this.held.get(job.id);
+          if (e !== undefined && e.state === 'queued') waiting.push(e);
+        }
         if (waiting.length === 0) continue;
       }
       const waitStart = performance.now();
