@@ -68,6 +68,7 @@ export class JobRunner implements Room, HeldRunsView {
   private stopping = false;
   private readonly executor: RunExecutor;
   private roomFreed: (() => void) | undefined;
+  private wakeScheduled = false;
 
   constructor(private readonly opts: JobRunnerOptions) {
     this.limit = pLimit(opts.concurrency);
@@ -248,11 +249,9 @@ export class JobRunner implements Room, HeldRunsView {
       for (const entry of entries) {
         if (entry.state !== 'queued') continue; // cancelled or handed back meanwhile
         this.held.setState(entry, 'starting');
-        // p-limit releases its slot a few ticks after run() settles: wake slot waiters
-        // only then, or they would see the slot still taken and sleep for good.
         const run = this.limit(() => this.executor.run(entry, entry.limiterWaitMs ?? 0)).finally(() => {
           this.runs.delete(run);
-          setImmediate(() => this.wakeSlotWaiters());
+          this.wakeSlotWaitersSoon();
         });
         this.runs.add(run);
       }
@@ -270,6 +269,20 @@ export class JobRunner implements Room, HeldRunsView {
     const entry = this.held.get(jobId);
     if (!entry || entry.state !== 'running') return;
     entry.settle?.({ kind: 'error', error: new Error(`the handler crashed its process (uncaught exception): ${err.message}`) });
+  }
+
+  /**
+   * p-limit releases its slot a few ticks after run() settles: slot waiters are woken only
+   * then, or they would see the slot still taken and sleep for good. One setImmediate
+   * serves every run that settles before it fires.
+   */
+  private wakeSlotWaitersSoon(): void {
+    if (this.wakeScheduled) return;
+    this.wakeScheduled = true;
+    setImmediate(() => {
+      this.wakeScheduled = false;
+      this.wakeSlotWaiters();
+    });
   }
 
   private wakeSlotWaiters(): void {
