@@ -31,19 +31,26 @@ export class Channel<T> implements AsyncIterable<T> {
 
   /** Waits while full; throws once the channel is closed. */
   async send(item: T): Promise<void> {
-    for (;;) {
+    while (!this.offer(item)) {
       if (this.closed) throw new Error('send on a closed channel');
-      const receiver = this.receivers.shift();
-      if (receiver) {
-        receiver({ value: item, done: false });
-        return;
-      }
-      if (this.size < this.capacity) {
-        this.items.push(item);
-        return;
-      }
       await new Promise<void>((resolve) => this.senders.push(resolve));
     }
+  }
+
+  /**
+   * Sends without waiting: false when the channel is full or closed (then `send` waits or
+   * throws). A publisher handing over a claimed batch pays no promise per item.
+   */
+  offer(item: T): boolean {
+    if (this.closed) return false;
+    const receiver = this.receivers.shift();
+    if (receiver) {
+      receiver({ value: item, done: false });
+      return true;
+    }
+    if (this.size >= this.capacity) return false;
+    this.items.push(item);
+    return true;
   }
 
   /** Next item, waiting if empty; `undefined` once closed and drained. */
@@ -92,21 +99,35 @@ export class Channel<T> implements AsyncIterable<T> {
     }
   }
 
+  /** Receives up to `max` items there are now, without waiting (none when empty). */
+  receiveNow(max: number): T[] {
+    const out: T[] = [];
+    while (out.length < max && this.size > 0) out.push(this.shift());
+    if (out.length > 0) this.wakeSenders();
+    return out;
+  }
+
   private next(): Promise<IteratorResult<T>> {
     if (this.size > 0) {
-      const value = this.items[this.head] as T;
-      // Clear the slot: a received item (a job and its payload) must not stay reachable.
-      this.items[this.head] = undefined as T;
-      this.head++;
-      if (this.head > 1024 && this.head * 2 > this.items.length) {
-        this.items.splice(0, this.head);
-        this.head = 0;
-      }
+      const value = this.shift();
       this.wakeSenders();
       return Promise.resolve({ value, done: false });
     }
     if (this.closed) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve) => this.receivers.push(resolve));
+  }
+
+  /** The oldest item (the caller checked there is one). */
+  private shift(): T {
+    const value = this.items[this.head] as T;
+    // Clear the slot: a received item (a job and its payload) must not stay reachable.
+    this.items[this.head] = undefined as T;
+    this.head++;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items.splice(0, this.head);
+      this.head = 0;
+    }
+    return value;
   }
 
   private wakeSenders(): void {

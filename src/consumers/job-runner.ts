@@ -68,6 +68,7 @@ export class JobRunner implements Room, HeldRunsView {
   private stopping = false;
   private readonly executor: RunExecutor;
   private roomFreed: (() => void) | undefined;
+  private wakeScheduled = false;
 
   constructor(private readonly opts: JobRunnerOptions) {
     this.limit = pLimit(opts.concurrency);
@@ -208,16 +209,17 @@ export class JobRunner implements Room, HeldRunsView {
     // more: the runner never waits on the limiter while tokens are plentiful, and granted
     // starts never pile up beyond what the bucket would have allowed a moment later.
     const ahead = Math.max(this.opts.concurrency, Math.min(limiter.batchHint, channel.capacity));
-    let waiting: HeldRun[] = [];
+    const waiting: HeldRun[] = [];
     for (;;) {
       while (this.ready.length >= ahead && !this.stopping) await new Promise<void>((r) => this.tokenWaiters.push(r));
       if (this.stopping) return;
       if (waiting.length === 0) {
         const first = await channel.receive();
         if (first === undefined || this.stopping) return;
-        const batch = [first];
-        while (batch.length < ahead - this.ready.length && channel.size > 0) batch.push((await channel.receive())!);
-        waiting = batch.map((job) => this.held.get(job.id)).filter((e): e is HeldRun => e !== undefined && e.state === 'queued');
+        for (const job of [first, ...channel.receiveNow(ahead - this.ready.length - 1)]) {
+          const e = this.held.get(job.id);
+          if (e !== undefined && e.state === 'queued') waiting.push(e);
+        }
         if (waiting.length === 0) continue;
       }
       const waitStart = performance.now();
@@ -247,11 +249,9 @@ export class JobRunner implements Room, HeldRunsView {
       for (const entry of entries) {
         if (entry.state !== 'queued') continue; // cancelled or handed back meanwhile
         this.held.setState(entry, 'starting');
-        // p-limit releases its slot a few ticks after run() settles: wake slot waiters
-        // only then, or they would see the slot still taken and sleep for good.
         const run = this.limit(() => this.executor.run(entry, entry.limiterWaitMs ?? 0)).finally(() => {
           this.runs.delete(run);
-          setImmediate(() => this.wakeSlotWaiters());
+          this.wakeSlotWaitersSoon();
         });
         this.runs.add(run);
       }
@@ -269,6 +269,20 @@ export class JobRunner implements Room, HeldRunsView {
     const entry = this.held.get(jobId);
     if (!entry || entry.state !== 'running') return;
     entry.settle?.({ kind: 'error', error: new Error(`the handler crashed its process (uncaught exception): ${err.message}`) });
+  }
+
+  /**
+   * p-limit releases its slot a few ticks after run() settles: slot waiters are woken only
+   * then, or they would see the slot still taken and sleep for good. One setImmediate
+   * serves every run that settles before it fires.
+   */
+  private wakeSlotWaitersSoon(): void {
+    if (this.wakeScheduled) return;
+    this.wakeScheduled = true;
+    setImmediate(() => {
+      this.wakeScheduled = false;
+      this.wakeSlotWaiters();
+    });
   }
 
   private wakeSlotWaiters(): void {

@@ -38,9 +38,8 @@ export function runInContext(entry: HeldRun, attempt: number, deps: RunContextDe
   const { job } = entry;
   return new Promise<Settlement>((resolve) => {
     let done = false;
-    // Both made on first use: most handlers never report progress or log.
+    // Made on first use: most handlers never report progress.
     let progress: ProgressReporter | undefined;
-    let log: Logger | undefined;
     deps.deadlines.start(entry, job.effectiveTimeoutMs);
     entry.settle = (s) => {
       if (done) return;
@@ -65,18 +64,14 @@ export function runInContext(entry: HeldRun, attempt: number, deps: RunContextDe
       childCount: job.childCount,
     };
     const { db, worker, logger } = deps;
-    const ctx: JobContext = {
-      get signal() {
-        return (entry.controller ??= new AbortController()).signal;
-      },
-      progress: (pct) => {
+    const ctx = new RunContext(
+      entry,
+      () => logger.child({ job_id: job.id, queue: job.queue, type: job.type, attempt }),
+      (pct) => {
         if (!done) (progress ??= new ProgressReporter(db, worker, { id: job.id, attempts: job.attempts }, logger)).report(pct);
       },
-      get log() {
-        return (log ??= logger.child({ job_id: job.id, queue: job.queue, type: job.type, attempt }));
-      },
-      children: () => childrenOf(db, job.id),
-      enqueue: (jobs, options = {}) => {
+      () => childrenOf(db, job.id),
+      (jobs, options = {}) => {
         if (done) return Promise.reject(new Error('ctx.enqueue called after the run ended; nothing was inserted'));
         if (entry.controller?.signal.aborted) return Promise.reject(new Error('ctx.enqueue called after the run was stopped; nothing was inserted'));
         const p = enqueueJobs(db, jobs, options, { worker, run: { id: job.id, attempts: job.attempts } }).then((ids) => {
@@ -87,7 +82,7 @@ export function runInContext(entry: HeldRun, attempt: number, deps: RunContextDe
         void p.catch(() => undefined).finally(() => entry.enqueues?.delete(p));
         return p;
       },
-    };
+    );
     // A module's handler runs inside the job's async context, so an uncaught exception it
     // causes names the job. Built-ins never need it (on Node 20 the context costs every
     // promise a hook).
@@ -99,4 +94,36 @@ export function runInContext(entry: HeldRun, attempt: number, deps: RunContextDe
       (err: unknown) => entry.settle?.({ kind: 'error', error: coerceError(err) }),
     );
   });
+}
+
+/**
+ * A run's `ctx`. `signal` and `log` are getters made on first use (most handlers read
+ * neither); they live on the class because an object literal with getters costs about
+ * 1 µs to build on every run, a class instance some ns. progress, children and enqueue
+ * are own functions, so they work detached (`const { progress } = ctx`). What the run
+ * holds is in # fields: a handler cannot reach it.
+ */
+class RunContext implements JobContext {
+  readonly #entry: HeldRun;
+  readonly #makeLog: () => Logger;
+  #log: Logger | undefined;
+
+  constructor(
+    entry: HeldRun,
+    makeLog: () => Logger,
+    readonly progress: JobContext['progress'],
+    readonly children: JobContext['children'],
+    readonly enqueue: JobContext['enqueue'],
+  ) {
+    this.#entry = entry;
+    this.#makeLog = makeLog;
+  }
+
+  get signal(): AbortSignal {
+    return (this.#entry.controller ??= new AbortController()).signal;
+  }
+
+  get log(): Logger {
+    return (this.#log ??= this.#makeLog());
+  }
 }

@@ -3,7 +3,7 @@ import { jobsLoadPayload } from '../db/queries/jobs-claim.js';
 import type { Outcome } from '../db/queries/jobs-outcome.js';
 import type { RunRef } from '../db/queries/jobs-run.js';
 import { coerceError } from '../errors.js';
-import type { SluiceEvents } from '../events.js';
+import type { SluiceEventMap, SluiceEvents } from '../events.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import { PAYLOAD_BUDGET_BYTES } from '../limits.js';
 import type { Logger } from '../observability/logger.js';
@@ -106,7 +106,9 @@ export class RunExecutor {
       }
       if (write) this.record(write);
       const kind = write ? outcome.kind : 'lost';
-      this.opts.events.emit('job:finished', { job, attempt, outcome: kind, durationMs, ...(outcome.error ? { error: outcome.error } : {}) });
+      const finished: SluiceEventMap['job:finished'] = { job, attempt, outcome: kind, durationMs };
+      if (outcome.error) finished.error = outcome.error;
+      this.opts.events.emit('job:finished', finished);
     } catch (err) {
       // Never let one job take the loop down. A run that never started is handed back.
       this.opts.logger.error({ job_id: job.id, err: coerceError(err).message }, 'job run failed unexpectedly');

@@ -1,21 +1,23 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { DeferredCounter } from './deferred-counter.js';
 
 /**
  * Every metric sluice exports, declared in one place. Labels are bounded: queue, type,
- * outcome and statement kind, never a job id.
+ * outcome and statement kind, never a job id. The per-job counters sum in memory until a
+ * scrape reads them (DeferredCounter).
  */
 export class Metrics {
   readonly registry = new Registry();
   /** Read at scrape time (set by the daemon once the channel exists). */
   channelSize: () => number = () => 0;
 
-  readonly jobsStarted = new Counter({
+  readonly jobsStarted = new DeferredCounter({
     name: 'sluice_jobs_started_total',
     help: 'Job runs started, by queue and type.',
     labelNames: ['queue', 'type'] as const,
     registers: [this.registry],
   });
-  readonly jobsFinished = new Counter({
+  readonly jobsFinished = new DeferredCounter({
     name: 'sluice_jobs_finished_total',
     help: 'Job runs ended, by queue, type and outcome (done, retry, failed, cancelled, handed_back, waiting: parked for its children).',
     labelNames: ['queue', 'type', 'outcome'] as const,

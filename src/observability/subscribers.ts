@@ -1,4 +1,4 @@
-import type { SluiceEvents } from '../events.js';
+import type { RunOutcome, SluiceEvents } from '../events.js';
 import type { Logger } from './logger.js';
 import type { MetricLabels } from './metric-labels.js';
 import type { Metrics } from './metrics.js';
@@ -8,14 +8,15 @@ export function subscribeLogs(events: SluiceEvents, logger: Logger): void {
   events.on('jobs:claimed', ({ queue, jobs, durationMs }) =>
     logger.debug({ queue, claimed: jobs.length, duration_ms: round(durationMs) }, 'claimed'),
   );
-  events.on('job:started', ({ job, attempt }) =>
-    logger.debug({ job_id: job.id, queue: job.queue, type: job.type, attempt }, 'running'),
-  );
+  // Per-job lines build their fields only when their level is on: most runs log nothing.
+  events.on('job:started', ({ job, attempt }) => {
+    if (logger.isLevelEnabled('debug')) logger.debug({ job_id: job.id, queue: job.queue, type: job.type, attempt }, 'running');
+  });
   events.on('job:finished', ({ job, attempt, outcome, durationMs, error }) => {
+    const level = outcome === 'failed' || outcome === 'timed_out' ? 'warn' : outcome === 'retry' ? 'info' : 'debug';
+    if (!logger.isLevelEnabled(level)) return;
     const fields = { job_id: job.id, queue: job.queue, type: job.type, attempt, outcome, duration_ms: round(durationMs), error };
-    if (outcome === 'failed' || outcome === 'timed_out') logger.warn(fields, `job ${outcome}`);
-    else if (outcome === 'retry') logger.info(fields, 'job attempt failed; will retry');
-    else logger.debug(fields, `job ${outcome}`);
+    logger[level](fields, level === 'info' ? 'job attempt failed; will retry' : `job ${outcome}`);
   });
   events.on('job:cancelled-before-start', ({ job }) =>
     logger.debug({ job_id: job.id, queue: job.queue, type: job.type }, 'cancelled before start'),
@@ -53,6 +54,7 @@ export function subscribeLogs(events: SluiceEvents, logger: Logger): void {
 
 /** Metrics from the same events. */
 export function subscribeMetrics(events: SluiceEvents, metrics: Metrics, labels: MetricLabels): void {
+  const series = new JobSeries();
   events.on('jobs:claimed', ({ queue, jobs, durationMs }) => {
     metrics.claimBatch.observe(jobs.length);
     metrics.claimDuration.observe(durationMs / 1000);
@@ -60,22 +62,20 @@ export function subscribeMetrics(events: SluiceEvents, metrics: Metrics, labels:
     for (const j of jobs) histogram.observe(Math.max(0, j.waitedMs) / 1000);
   });
   events.on('job:started', ({ job, limiterWaitMs }) => {
-    metrics.jobsStarted.inc({ queue: labels.queue(job.queue), type: labels.type(job.type) });
+    metrics.jobsStarted.add(series.of(labels.queue(job.queue), labels.type(job.type)).labels);
     metrics.limiterWait.observe(limiterWaitMs / 1000);
     metrics.running.inc();
   });
   events.on('job:finished', ({ job, outcome, durationMs }) => {
-    const l = { queue: labels.queue(job.queue), type: labels.type(job.type), outcome };
+    const l = series.of(labels.queue(job.queue), labels.type(job.type)).outcome(outcome);
     metrics.running.dec();
-    metrics.jobsFinished.inc(l);
+    metrics.jobsFinished.add(l);
     metrics.jobDuration.observe(l, durationMs / 1000);
   });
   events.on('job:cancelled-before-start', ({ job }) =>
-    metrics.jobsFinished.inc({ queue: labels.queue(job.queue), type: labels.type(job.type), outcome: 'cancelled' }),
+    metrics.jobsFinished.add(series.of(labels.queue(job.queue), labels.type(job.type)).outcome('cancelled')),
   );
-  events.on('job:refused', ({ job }) =>
-    metrics.jobsFinished.inc({ queue: labels.queue(job.queue), type: labels.type(job.type), outcome: 'failed' }),
-  );
+  events.on('job:refused', ({ job }) => metrics.jobsFinished.add(series.of(labels.queue(job.queue), labels.type(job.type)).outcome('failed')));
   events.on('sweep:done', ({ sweep, count }) => metrics.sweptJobs.inc({ sweep }, count));
   events.on('leader:changed', ({ leader }) => metrics.leader.set(leader ? 1 : 0));
   events.on('schedule:ticked', ({ lateMs, lateAfterMs, made, skipped }) => {
@@ -94,6 +94,38 @@ export function subscribeMetrics(events: SluiceEvents, metrics: Metrics, labels:
   events.on('workflow:waiting-ended', ({ reason, count }) => metrics.workflowWaitingEnded.inc({ reason }, count));
   events.on('workflow:cascaded', ({ kind, count }) => metrics.workflowCascaded.inc({ kind }, count));
   events.on('workflow:reconciled', () => metrics.workflowReconciled.inc());
+}
+
+/**
+ * The label objects of each (queue, type) series and its outcomes, made once: a job's
+ * metrics build none, and DeferredCounter keys its sums by them. Bounded, since queue and
+ * type are already the bounded label values (MetricLabels).
+ */
+class JobSeries {
+  private readonly byQueue = new Map<string, Map<string, Series>>();
+
+  of(queue: string, type: string): Series {
+    let byType = this.byQueue.get(queue);
+    if (!byType) this.byQueue.set(queue, (byType = new Map<string, Series>()));
+    let s = byType.get(type);
+    if (!s) byType.set(type, (s = new Series(queue, type)));
+    return s;
+  }
+}
+
+class Series {
+  readonly labels: { queue: string; type: string };
+  private readonly outcomes = new Map<RunOutcome, { queue: string; type: string; outcome: RunOutcome }>();
+
+  constructor(queue: string, type: string) {
+    this.labels = { queue, type };
+  }
+
+  outcome(outcome: RunOutcome): { queue: string; type: string; outcome: RunOutcome } {
+    let l = this.outcomes.get(outcome);
+    if (!l) this.outcomes.set(outcome, (l = { ...this.labels, outcome }));
+    return l;
+  }
 }
 
 function round(ms: number): number {

@@ -116,12 +116,8 @@ export class ReadyJobsPublisher implements Pollable {
     if (claimed.length === 0 && parked > 0) return 0;
     this.idle = claimed.length === 0;
     for (const job of claimed) {
-      const runnable: RunnableJob = {
-        ...job,
-        effectiveTimeoutMs: job.timeoutMs ?? this.settings.timeoutMsOf(job.queue) ?? this.opts.defaultTimeoutMs,
-        claimedAt,
-      };
-      if (room.admit(runnable)) await channel.send(runnable);
+      const runnable = runnableOf(job, job.timeoutMs ?? this.settings.timeoutMsOf(job.queue) ?? this.opts.defaultTimeoutMs, claimedAt);
+      if (room.admit(runnable) && !channel.offer(runnable)) await channel.send(runnable);
     }
     return this.cadence.claimed(claimed.length, space);
   }
@@ -233,22 +229,34 @@ export class ReadyJobsPublisher implements Pollable {
       // A line whose next was just taken gets its following row as next.
       const advance = out.filter((j) => j.nextInLine && j.concurrencyKey !== null).map((j) => ({ key: j.concurrencyKey as string, queue: j.queue }));
       if (advance.length > 0) await jobsAdvanceKeyLines(tx, advance);
-      return out.map(({ blocked: _b, nextInLine: _n, ...job }) => job);
+      // The rows themselves go on (their two sorting fields with them): no copy per job.
+      return out;
     });
     this.cursors.committed(cursors, started);
-    const byQueue = new Map<string, ClaimedJob[]>();
-    for (const job of claimed) {
-      const list = byQueue.get(job.queue) ?? [];
-      list.push(job);
-      byQueue.set(job.queue, list);
-    }
     const durationMs = performance.now() - started;
-    for (const [queue, jobs] of byQueue) {
+    // Each queue's rows are contiguous: the loop above took them one queue after another.
+    for (let from = 0; from < claimed.length; ) {
+      const queue = claimed[from]!.queue;
+      let to = from + 1;
+      while (to < claimed.length && claimed[to]!.queue === queue) to++;
+      const jobs = from === 0 && to === claimed.length ? claimed : claimed.slice(from, to);
       this.settings.took(queue, jobs.length);
       this.opts.events.emit('jobs:claimed', { queue, jobs, durationMs });
+      from = to;
     }
     return { claimed, parked };
   }
+}
+
+/**
+ * The claimed row becomes the job the channel carries, in place: a job is one object from
+ * its row to its outcome, not a copy per stage.
+ */
+function runnableOf(job: ClaimedJob, effectiveTimeoutMs: number, claimedAt: number): RunnableJob {
+  const runnable = job as ClaimedJob & Partial<Pick<RunnableJob, 'effectiveTimeoutMs' | 'claimedAt'>>;
+  runnable.effectiveTimeoutMs = effectiveTimeoutMs;
+  runnable.claimedAt = claimedAt;
+  return runnable as RunnableJob;
 }
 
 /**

@@ -26,6 +26,30 @@ describe('Channel', () => {
     assert.equal(ch.size, 2);
   });
 
+  it('offers without waiting: true while there is room or a receiver, false when full or closed', async () => {
+    const ch = new Channel<number>(1);
+    const got = ch.receive();
+    assert.equal(ch.offer(1), true);
+    assert.equal(await got, 1);
+    assert.equal(ch.offer(2), true);
+    assert.equal(ch.offer(3), false, 'full');
+    assert.equal(ch.size, 1);
+    ch.close();
+    assert.equal(ch.offer(4), false, 'closed');
+    await assert.rejects(ch.send(4), /closed/);
+  });
+
+  it('receives what is there now, up to a limit, and frees its room', async () => {
+    const ch = new Channel<number>(3);
+    for (const n of [1, 2, 3]) await ch.send(n);
+    const blocked = ch.send(4);
+    assert.deepEqual(ch.receiveNow(2), [1, 2]);
+    await blocked;
+    assert.deepEqual(ch.receiveNow(0), []);
+    assert.deepEqual(ch.receiveNow(5), [3, 4]);
+    assert.deepEqual(ch.receiveNow(5), []);
+  });
+
   it('hands an item straight to a waiting receiver', async () => {
     const ch = new Channel<string>(1);
     const got = ch.receive();
