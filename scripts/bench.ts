@@ -17,6 +17,9 @@
  * the database and user of the run (one per bench when several share a server).
  * `vs-bullmq` (not in the default set): sluice and BullMQ side by side through the shared
  * peers harness, BENCH_VS_N (20000,100000) × BENCH_VS_REPS (3); see scripts/bench-vs-bullmq.ts.
+ * `row-cost` (not in the default set): the database's CPU for a no-op job's claim and outcome
+ * writes, no daemon, per schema variant (BENCH_ROW_COST_VARIANTS, _REPS, _BATCH); see
+ * scripts/bench/row-cost.ts.
  * BENCH_NODE_ARGS: extra node flags for the daemons (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`).
  * BENCH_DB / BENCH_USER (sluice_bench / BENCH_DB): the database and the daemons' user.
  * Any SLUICE_* variable set for the bench is passed to the daemons and wins.
@@ -49,6 +52,7 @@ import { q, root } from './bench/db.js';
 import { fanIn } from './bench/fan-in.js';
 import type { Result } from './bench/harness.js';
 import { running } from './bench/replicas.js';
+import { rowCost } from './bench/row-cost.js';
 import { bigTable, idle, latency, load, rate, throughput } from './bench/throughput.js';
 
 async function main(): Promise<void> {
@@ -68,6 +72,8 @@ async function main(): Promise<void> {
   };
   // Not in the default list: it seeds millions of rows. BENCH_SCENARIOS=dashboard.
   runs.dashboard = dashboard;
+  // Not in the default list: the database's cost of a job's two row writes, no daemon.
+  runs['row-cost'] = rowCost;
   for (const name of SCENARIOS) {
     if (name === 'vs-bullmq') {
       // Not in the default list: it installs the peers harness and runs BullMQ on Redis.

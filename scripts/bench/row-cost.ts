@@ -1,0 +1,148 @@
+/**
+ * `row-cost` (not in the default set): what the database spends on a no-op job's two row
+ * writes, without a daemon. The daemon's own statements (jobsSelectReady + jobsMarkQueued
+ * in one ClaimSession transaction, then jobsFinish) drain BENCH_N jobs in claims of
+ * BENCH_ROW_COST_BATCH (500, what a claim takes at prefetch 1000), claims first and then
+ * the outcomes, so each phase's server CPU is its own. Server CPU comes from
+ * USER_STATISTICS (the bench user's connection threads) and, when the server runs on this
+ * host, from /proc (every thread, InnoDB's purge included).
+ *
+ * Variants (BENCH_ROW_COST_VARIANTS, comma list, each on a fresh schema, run in turn
+ * BENCH_ROW_COST_REPS times): `schema` as migrated; `list-key-006` (jobs_list keyed on
+ * 'status/queue' as before migration 007); `no-jobs-list`; `claim-index-only` (the
+ * primary key and jobs_claim only: the floor of this row shape).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { ClaimSession } from '../../src/db/claim-session.js';
+import { Database } from '../../src/db/database.js';
+import { migrate } from '../../src/db/migrate.js';
+import { jobsMarkQueued, jobsSelectReady } from '../../src/db/queries/jobs-claim.js';
+import { jobsFinish, type Outcome } from '../../src/db/queries/jobs-outcome.js';
+import { DB, N } from './config.js';
+import { daemonUrl, insertNoops, q, resetDatabase } from './db.js';
+import { serverCounters } from './counters.js';
+import { progress, round, type Result } from './harness.js';
+
+const BATCH = Number(process.env.BENCH_ROW_COST_BATCH ?? 500);
+const REPS = Number(process.env.BENCH_ROW_COST_REPS ?? 2);
+const VARIANTS = (process.env.BENCH_ROW_COST_VARIANTS ?? 'schema,list-key-006,no-jobs-list,claim-index-only').split(',').map((s) => s.trim());
+
+const ALTERS: Record<string, string[]> = {
+  schema: [],
+  'list-key-006': [
+    "ALTER TABLE jobs DROP KEY jobs_list, MODIFY COLUMN list_key VARCHAR(81) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin AS (CONCAT(status, '/', queue)) VIRTUAL, ADD KEY jobs_list (list_key, id)",
+  ],
+  'no-jobs-list': ['ALTER TABLE jobs DROP KEY jobs_list'],
+  'claim-index-only': [
+    `ALTER TABLE jobs DROP KEY jobs_active_concurrency_key, DROP KEY jobs_active_unique_key, DROP KEY jobs_schedule_tick,
+       DROP KEY jobs_cancel_pending, DROP KEY jobs_finished, DROP KEY jobs_key_waits, DROP KEY jobs_parent,
+       DROP KEY jobs_workflow_todo, DROP KEY jobs_wait_expiry, DROP KEY jobs_list`,
+  ],
+};
+
+/** CPU ms of the local server process (all threads), or undefined when it is not on this host. */
+function serverProcessCpuMs(): number | undefined {
+  try {
+    const pid = execFileSync('pidof', ['mariadbd'], { encoding: 'utf8' }).trim().split(' ')[0];
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
+async function purged(): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const [h] = await q("SELECT COUNT AS n FROM information_schema.INNODB_METRICS WHERE NAME = 'trx_rseg_history_len'");
+    if (Number(h?.n ?? 0) < 100) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+interface Phase {
+  claimUs: number;
+  finishUs: number;
+  /** Every server thread, purge included (undefined: server not on this host). */
+  processUs: number | undefined;
+}
+
+async function onePass(variant: string): Promise<Phase> {
+  await resetDatabase();
+  const db = new Database({ url: daemonUrl, connectionLimit: 2 });
+  const claims = new ClaimSession(db);
+  try {
+    await migrate(db);
+    for (const sql of ALTERS[variant] ?? []) await db.run('alter', sql);
+    await insertNoops(N);
+    await purged();
+    const worker = 'row-cost';
+    const p0 = serverProcessCpuMs();
+    const c0 = await serverCounters();
+    const claimed: Outcome[][] = [];
+    for (let taken = 0; taken < N; ) {
+      const rows = await claims.transaction('jobsClaim', async (tx) => {
+        const ready = await jobsSelectReady(tx, 'default', BATCH);
+        if (ready.length > 0) await jobsMarkQueued(tx, worker, ready.map((r) => r.id));
+        return ready;
+      });
+      if (rows.length === 0) throw new Error('row-cost: a claim found nothing before every job was taken');
+      taken += rows.length;
+      claimed.push(rows.map((r) => ({ id: r.id, attempts: r.attempts, from: 'queued', status: 'done', started: true, startedAt: performance.now(), result: '{"slept":0}' })));
+    }
+    const c1 = await serverCounters();
+    for (const batch of claimed) await jobsFinish(db, { worker, outcomes: batch });
+    await purged();
+    const c2 = await serverCounters();
+    const p1 = serverProcessCpuMs();
+    const [done] = await q(`SELECT COUNT(*) AS n FROM ${DB}.jobs WHERE status = 'done'`);
+    if (Number(done?.n) !== N) throw new Error(`row-cost: ${String(done?.n)} of ${N} jobs done`);
+    return {
+      claimUs: ((c1.cpuS - c0.cpuS) * 1e6) / N,
+      finishUs: ((c2.cpuS - c1.cpuS) * 1e6) / N,
+      processUs: p0 === undefined || p1 === undefined ? undefined : ((p1 - p0) * 1000) / N,
+    };
+  } finally {
+    await claims.end();
+    await db.end();
+  }
+}
+
+export async function rowCost(): Promise<Result> {
+  const passes: Record<string, Phase[]> = {};
+  for (let rep = 1; rep <= REPS; rep++) {
+    for (const variant of VARIANTS) {
+      if (!ALTERS[variant]) throw new Error(`row-cost: unknown variant "${variant}" (known: ${Object.keys(ALTERS).join(', ')})`);
+      progress(`row-cost: ${variant}, rep ${rep}/${REPS}, ${N} jobs in claims of ${BATCH}`);
+      (passes[variant] ??= []).push(await onePass(variant));
+    }
+  }
+  const med = (xs: number[]): number | null => {
+    const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+    return s.length ? round(s[Math.floor((s.length - 1) / 2)]!, 1) : null;
+  };
+  const variants = Object.fromEntries(
+    Object.entries(passes).map(([name, ps]) => [
+      name,
+      {
+        claim_cpu_us_per_job: med(ps.map((p) => p.claimUs)),
+        finish_cpu_us_per_job: med(ps.map((p) => p.finishUs)),
+        server_process_cpu_us_per_job: med(ps.flatMap((p) => (p.processUs === undefined ? [] : [p.processUs]))),
+        passes: ps.map((p) => [round(p.claimUs, 1), round(p.finishUs, 1), p.processUs === undefined ? null : round(p.processUs, 1)]),
+      },
+    ]),
+  );
+  return {
+    scenario: 'row-cost',
+    replicas: 0,
+    n: N,
+    jobs_per_s: null,
+    statements_per_job: null,
+    idle_statements_per_s: null,
+    p50_pickup_ms: null,
+    p99_pickup_ms: null,
+    peak_rss_mb: null,
+    batch: BATCH,
+    variants,
+  };
+}
