@@ -3,9 +3,9 @@
 -- 006's list_key was 'status/queue', so a job's jobs_list entry moved at every status
 -- change: pending → queued at the claim and queued → done at the outcome, a delete-mark
 -- and an insert each, and InnoDB's purge of the old entry later. Measured on MariaDB
--- 10.11 with the daemon's own claim and outcome statements, 100,000 no-op jobs: the
--- database spent 85–88 µs of CPU per job with that key, 75–78 µs with this one, 69–76 µs
--- with no jobs_list at all (so most of the index's cost was its churn, not its presence).
+-- 10.11 with the daemon's own claim and outcome statements (`npm run bench`, scenario
+-- row-cost, 100,000 no-op jobs, five alternating passes): the whole server spent 98 µs
+-- of CPU per job (83–107) with that key and 78 µs (76–82) with this one.
 --
 -- list_key is now 'pending/queue' for pending, queued and running jobs (the claimed ones
 -- still count as not finished), 'status/queue' otherwise. A job's entry moves once in
