@@ -155,14 +155,8 @@ describe('migrations', () => {
   });
 
   it('005 adds workflows to a schema-003 database with data: every row and value kept, waiting allowed, re-runnable', async () => {
-    const old = await freshDatabase('migrate_003_data');
-    const upTo003 = await mkdtemp(join(tmpdir(), 'sluice-003-'));
-    const db = new Database({ url: old.url, connectionLimit: 1 });
-    const q = async (sql: string, params: unknown[] = []): Promise<mysql.RowDataPacket[]> => (await old.pool.query<mysql.RowDataPacket[]>(sql, params))[0];
+    const { old, db, q, drop } = await olderSchema('migrate_003_data', 5);
     try {
-      const earlier = (await migrationFiles()).filter((f) => Number(f.split('_')[0]) < 5);
-      for (const f of earlier) await copyFile(join(MIGRATIONS_DIR, f), join(upTo003, f));
-      assert.deepEqual((await migrate(db, upTo003)).applied, earlier);
       await seedSchema001(old.pool);
       const columns003 = (await q("SELECT column_name AS c FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'jobs' ORDER BY ordinal_position")).map((r) => String(r.c));
       const rows = async (): Promise<mysql.RowDataPacket[]> => q(`SELECT ${columns003.join(', ')} FROM jobs ORDER BY id`);
@@ -204,21 +198,13 @@ describe('migrations', () => {
       assert.deepEqual(await schema(), after, 'the second run changes nothing');
       assert.deepEqual(await rows(), [...before, ...(await rows()).slice(7)]);
     } finally {
-      await db.end();
-      await old.drop();
-      await rm(upTo003, { recursive: true, force: true });
+      await drop();
     }
   });
 
   it('007 re-keys jobs_list on a schema-006 database with data: every row kept, claimed rows under pending, re-runnable', async () => {
-    const old = await freshDatabase('migrate_006_data');
-    const upTo006 = await mkdtemp(join(tmpdir(), 'sluice-006-'));
-    const db = new Database({ url: old.url, connectionLimit: 1 });
-    const q = async (sql: string, params: unknown[] = []): Promise<mysql.RowDataPacket[]> => (await old.pool.query<mysql.RowDataPacket[]>(sql, params))[0];
+    const { old, db, q, drop } = await olderSchema('migrate_006_data', 7);
     try {
-      const earlier = (await migrationFiles()).filter((f) => Number(f.split('_')[0]) < 7);
-      for (const f of earlier) await copyFile(join(MIGRATIONS_DIR, f), join(upTo006, f));
-      assert.deepEqual((await migrate(db, upTo006)).applied, earlier);
       await seedSchema001(old.pool);
       const keys = async (): Promise<string[]> => (await q('SELECT list_key FROM jobs ORDER BY id')).map((r) => String(r.list_key));
       assert.deepEqual(await keys(), ['pending/Emails', 'pending/emails', 'queued/default', 'running/default', 'done/reports', 'failed/reports', 'cancelled/reports']);
@@ -243,12 +229,30 @@ describe('migrations', () => {
       assert.deepEqual(await schema(), after, 'the second run changes nothing');
       assert.deepEqual(await rows(), before);
     } finally {
-      await db.end();
-      await old.drop();
-      await rm(upTo006, { recursive: true, force: true });
+      await drop();
     }
   });
 });
+
+/**
+ * A fresh database migrated only with the files numbered below `below` (copied to a temp
+ * dir): a schema as a release before `below` left it, for an upgrade test to fill.
+ */
+async function olderSchema(name: string, below: number) {
+  const old = await freshDatabase(name);
+  const dir = await mkdtemp(join(tmpdir(), `sluice-${below - 1}-`));
+  const db = new Database({ url: old.url, connectionLimit: 1 });
+  const q = async (sql: string, params: unknown[] = []): Promise<mysql.RowDataPacket[]> => (await old.pool.query<mysql.RowDataPacket[]>(sql, params))[0];
+  const earlier = (await migrationFiles()).filter((f) => Number(f.split('_')[0]) < below);
+  for (const f of earlier) await copyFile(join(MIGRATIONS_DIR, f), join(dir, f));
+  assert.deepEqual((await migrate(db, dir)).applied, earlier);
+  const drop = async (): Promise<void> => {
+    await db.end();
+    await old.drop();
+    await rm(dir, { recursive: true, force: true });
+  };
+  return { old, db, q, drop };
+}
 
 /** Rows in every status, keys active and not, a paused queue, a worker: what a live 001 database holds. */
 async function seedSchema001(p: mysql.Pool): Promise<void> {
