@@ -5,7 +5,9 @@
  * BENCH_ROW_COST_BATCH (500, what a claim takes at prefetch 1000), claims first and then
  * the outcomes, so each phase's server CPU is its own. Server CPU comes from
  * USER_STATISTICS (the bench user's connection threads) and, when the server runs on this
- * host, from /proc (every thread, InnoDB's purge included).
+ * host, from /proc (every thread, InnoDB's purge included). Redo bytes per job come from
+ * the server's log sequence number (Innodb_lsn_current): every change InnoDB makes, page
+ * reorganisations and splits included, is written there first.
  *
  * Variants (BENCH_ROW_COST_VARIANTS, comma list, each on a fresh schema, run in turn
  * BENCH_ROW_COST_REPS times): `schema` as migrated; `list-key-006` (jobs_list keyed on
@@ -61,9 +63,17 @@ async function purged(): Promise<void> {
   }
 }
 
+/** The server's redo log position in bytes (MariaDB Innodb_lsn_current; 0 where missing). */
+async function redoLsn(): Promise<number> {
+  const [row] = await q("SHOW GLOBAL STATUS LIKE 'Innodb_lsn_current'");
+  return Number(row?.Value ?? 0);
+}
+
 interface Phase {
   claimUs: number;
   finishUs: number;
+  claimRedoBytes: number;
+  finishRedoBytes: number;
   /** Every server thread, purge included (undefined: server not on this host). */
   processUs: number | undefined;
 }
@@ -80,6 +90,7 @@ async function onePass(variant: string): Promise<Phase> {
     const worker = 'row-cost';
     const p0 = serverProcessCpuMs();
     const c0 = await serverCounters();
+    const r0 = await redoLsn();
     const claimed: Outcome[][] = [];
     // Each claim starts after the previous one, as the daemon's do (ClaimCursors): not
     // through the delete-marked entries its claims left at the head of lane 0.
@@ -96,7 +107,9 @@ async function onePass(variant: string): Promise<Phase> {
       claimed.push(rows.map((r) => ({ id: r.id, attempts: r.attempts, from: 'queued', status: 'done', started: true, startedAt: performance.now(), result: '{"slept":0}' })));
     }
     const c1 = await serverCounters();
+    const r1 = await redoLsn();
     for (const batch of claimed) await jobsFinish(db, { worker, outcomes: batch });
+    const r2 = await redoLsn();
     await purged();
     const c2 = await serverCounters();
     const p1 = serverProcessCpuMs();
@@ -105,6 +118,8 @@ async function onePass(variant: string): Promise<Phase> {
     return {
       claimUs: ((c1.cpuS - c0.cpuS) * 1e6) / N,
       finishUs: ((c2.cpuS - c1.cpuS) * 1e6) / N,
+      claimRedoBytes: (r1 - r0) / N,
+      finishRedoBytes: (r2 - r1) / N,
       processUs: p0 === undefined || p1 === undefined ? undefined : ((p1 - p0) * 1000) / N,
     };
   } finally {
@@ -133,6 +148,8 @@ export async function rowCost(): Promise<Result> {
         claim_cpu_us_per_job: med(ps.map((p) => p.claimUs)),
         finish_cpu_us_per_job: med(ps.map((p) => p.finishUs)),
         server_process_cpu_us_per_job: med(ps.flatMap((p) => (p.processUs === undefined ? [] : [p.processUs]))),
+        claim_redo_bytes_per_job: med(ps.map((p) => p.claimRedoBytes)),
+        finish_redo_bytes_per_job: med(ps.map((p) => p.finishRedoBytes)),
         passes: ps.map((p) => [round(p.claimUs, 1), round(p.finishUs, 1), p.processUs === undefined ? null : round(p.processUs, 1)]),
       },
     ]),
