@@ -7,7 +7,8 @@
  * USER_STATISTICS (the bench user's connection threads) and, when the server runs on this
  * host, from /proc (every thread, InnoDB's purge included). Redo bytes per job come from
  * the server's log sequence number (Innodb_lsn_current): every change InnoDB makes, page
- * reorganisations and splits included, is written there first.
+ * reorganisations and splits included, is written there first (the background purge that
+ * runs meanwhile included).
  *
  * Variants (BENCH_ROW_COST_VARIANTS, comma list, each on a fresh schema, run in turn
  * BENCH_ROW_COST_REPS times): `schema` as migrated; `list-key-006` (jobs_list keyed on
