@@ -12,8 +12,10 @@
  *
  * Variants (BENCH_ROW_COST_VARIANTS, comma list, each on a fresh schema, run in turn
  * BENCH_ROW_COST_REPS times): `schema` as migrated; `list-key-006` (jobs_list keyed on
- * 'status/queue' as before migration 007); `no-jobs-list`; `claim-index-only` (the
- * primary key and jobs_claim only: the floor of this row shape).
+ * 'status/queue' as before migration 007); `no-jobs-list`; `no-jobs-finished`;
+ * `claim-index-only` (the primary key and jobs_claim only: the floor of this row shape);
+ * `run-under-lock` (the schema as migrated, drained with one row write per job: see
+ * fusedDrain).
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -38,6 +40,12 @@ const ALTERS: Record<string, string[]> = {
     "ALTER TABLE jobs DROP KEY jobs_list, MODIFY COLUMN list_key VARCHAR(81) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin AS (CONCAT(status, '/', queue)) VIRTUAL, ADD KEY jobs_list (list_key, id)",
   ],
   'no-jobs-list': ['ALTER TABLE jobs DROP KEY jobs_list'],
+  'no-jobs-finished': ['ALTER TABLE jobs DROP KEY jobs_finished'],
+  // The schema as migrated, drained by the run-under-lock protocol sketched in
+  // docs/benchmarks.md: one row write per job instead of two (see fusedDrain).
+  'run-under-lock': [
+    'CREATE TABLE bench_leases (worker VARCHAR(255) NOT NULL, batch BIGINT NOT NULL, ids JSON NOT NULL, PRIMARY KEY (worker, batch))',
+  ],
   'claim-index-only': [
     `ALTER TABLE jobs DROP KEY jobs_active_concurrency_key, DROP KEY jobs_active_unique_key, DROP KEY jobs_schedule_tick,
        DROP KEY jobs_cancel_pending, DROP KEY jobs_finished, DROP KEY jobs_key_waits, DROP KEY jobs_parent,
@@ -92,6 +100,7 @@ async function onePass(variant: string): Promise<Phase> {
     const p0 = serverProcessCpuMs();
     const c0 = await serverCounters();
     const r0 = await redoLsn();
+    if (variant === 'run-under-lock') return await fusedDrain(db, claims, { p0, c0, r0 });
     const claimed: Outcome[][] = [];
     // Each claim starts after the previous one, as the daemon's do (ClaimCursors): not
     // through the delete-marked entries its claims left at the head of lane 0.
@@ -127,6 +136,65 @@ async function onePass(variant: string): Promise<Phase> {
     await claims.end();
     await db.end();
   }
+}
+
+/**
+ * Run under the claim's lock: the claim locks its rows (SELECT … FOR UPDATE SKIP LOCKED)
+ * and does not write them; a lease row naming the batch's ids is written on another
+ * connection (autocommit, durable before any handler would start: it is what a crash or a
+ * lost connection leaves behind, since the rows themselves roll back); the handlers run;
+ * one UPDATE writes each row's claim and outcome together (pending → done) and the same
+ * transaction commits; the lease row is deleted. Each claim also reads every live lease
+ * (what excluding leased ids from a claim would cost). Claim and outcome are one phase
+ * here: the claim columns are reported as 0 and the outcome carries the whole.
+ */
+async function fusedDrain(
+  db: Database,
+  claims: ClaimSession,
+  start: { p0: number | undefined; c0: Awaited<ReturnType<typeof serverCounters>>; r0: number },
+): Promise<Phase> {
+  const worker = 'row-cost';
+  let after: ClaimCursor | undefined;
+  for (let taken = 0, batch = 0; taken < N; batch++) {
+    const rows = await claims.transaction('jobsClaim', async (tx) => {
+      await db.run('leasesRead', "SELECT l.id FROM bench_leases, JSON_TABLE(ids, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')) l");
+      const ready = await jobsSelectReady(tx, 'default', BATCH, after);
+      if (ready.length === 0) return ready;
+      await db.run('leaseWrite', 'INSERT INTO bench_leases (worker, batch, ids) VALUES (?, ?, ?)', [worker, batch, JSON.stringify(ready.map((r) => r.id))]);
+      const startedAt = performance.now();
+      const doc = JSON.stringify(ready.map((r) => [r.id, r.attempts, '{"slept":0}', Math.round(performance.now() - startedAt)]));
+      const changed = await tx.run<{ affectedRows: number }>(
+        'jobsFinishUnderLock',
+        `UPDATE jobs j
+         JOIN JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$[0]', att INT PATH '$[1]', res LONGTEXT PATH '$[2]', ran_ms BIGINT PATH '$[3]')) v
+           ON j.id = v.id AND j.attempts = v.att
+         SET j.status = 'done', j.worker = ?, j.result = v.res, j.queued_at = NOW(3), j.key_wait = NULL,
+             j.started_at = NOW(3) - INTERVAL v.ran_ms * 1000 MICROSECOND, j.finished_at = NOW(3),
+             j.progress = NULL, j.attempts = j.attempts + 1
+         WHERE j.status = 'pending'`,
+        [doc, worker],
+      );
+      if (changed.affectedRows !== ready.length) throw new Error(`row-cost: ${changed.affectedRows} of ${ready.length} rows written under lock`);
+      return ready;
+    });
+    if (rows.length === 0) throw new Error('row-cost: a claim found nothing before every job was taken');
+    await db.run('leaseDelete', 'DELETE FROM bench_leases WHERE worker = ? AND batch = ?', [worker, batch]);
+    after = nextCursor(rows, BATCH);
+    taken += rows.length;
+  }
+  const r1 = await redoLsn();
+  await purged();
+  const c1 = await serverCounters();
+  const p1 = serverProcessCpuMs();
+  const [done] = await q(`SELECT COUNT(*) AS n FROM ${DB}.jobs WHERE status = 'done'`);
+  if (Number(done?.n) !== N) throw new Error(`row-cost: ${String(done?.n)} of ${N} jobs done`);
+  return {
+    claimUs: 0,
+    finishUs: ((c1.cpuS - start.c0.cpuS) * 1e6) / N,
+    claimRedoBytes: 0,
+    finishRedoBytes: (r1 - start.r0) / N,
+    processUs: start.p0 === undefined || p1 === undefined ? undefined : ((p1 - start.p0) * 1000) / N,
+  };
 }
 
 export async function rowCost(): Promise<Result> {
