@@ -16,6 +16,8 @@ export interface Config {
   readonly burst: number;
   /** Max jobs claimed but not yet started (the channel's size). */
   readonly prefetch: number;
+  /** Longest a claim of quick jobs stays open, its rows written once with their outcome; 0: never. */
+  readonly claimHoldMs: number;
   readonly pollMs: number;
   readonly jobTimeoutMs: number;
   readonly heartbeatMs: number;
@@ -49,6 +51,7 @@ const KNOWN = new Set([
   'SLUICE_RATE',
   'SLUICE_BURST',
   'SLUICE_PREFETCH',
+  'SLUICE_CLAIM_HOLD_MS',
   'SLUICE_POLL_MS',
   'SLUICE_JOB_TIMEOUT_MS',
   'SLUICE_HEARTBEAT_MS',
@@ -127,6 +130,7 @@ export function loadConfig(env: Env = process.env): Config {
   // A second of starts at the rate cap, and at least two rounds of slots: enough that the
   // runner never starves between polls, small enough that one replica doesn't hoard work.
   const prefetch = int('SLUICE_PREFETCH', Math.min(Math.max(2 * concurrency, Math.ceil(rate)), 1000), 1, 100_000);
+  const claimHoldMs = int('SLUICE_CLAIM_HOLD_MS', 200, 0, 1000);
   const pollMs = int('SLUICE_POLL_MS', 1000, 10, 3_600_000);
   const jobTimeoutMs = int('SLUICE_JOB_TIMEOUT_MS', 900_000, 1, 2_147_483_647);
   const heartbeatMs = int('SLUICE_HEARTBEAT_MS', 5000, 50, 3_600_000);
@@ -177,6 +181,7 @@ export function loadConfig(env: Env = process.env): Config {
     rate,
     burst,
     prefetch,
+    claimHoldMs,
     pollMs,
     jobTimeoutMs,
     heartbeatMs,

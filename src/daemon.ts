@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { Config } from './config.js';
 import { DashboardServer } from './dashboard/dashboard-server.js';
 import { Database } from './db/database.js';
+import { leasesResolveOf } from './db/queries/job-leases.js';
 import { jobsRescueOf } from './db/queries/jobs-rescue.js';
 import { workersDelete } from './db/queries/workers.js';
 import { coerceError } from './errors.js';
@@ -177,6 +178,9 @@ export class Daemon {
       queues: config.queues.length ? config.queues.join(',') : '*',
     };
     // A restarted container keeps its pod name: whatever its previous life held is orphaned.
+    // Rows of a claim it held open when it died read pending: they go back as reclaimed.
+    const leased = await retryStartUpStep('recover-leases', () => leasesResolveOf(this.db, [config.workerId]), startUp);
+    if (leased > 0) logger.warn({ reclaimed: leased }, 'jobs of a claim this worker id held open in a previous life are reclaimed');
     const orphans = await retryStartUpStep('recover-orphans', () => jobsRescueOf(this.db, [config.workerId], 'worker restarted while running it'), startUp);
     if (orphans.rescued + orphans.requeued > 0) logger.warn({ ...orphans }, 'recovered jobs of this worker id from a previous life');
 

@@ -62,7 +62,7 @@ export function buildPipeline(parts: PipelineParts): Pipeline {
   const scheduleSignals = new ScheduleSignals(3 * config.pollMs);
   const channel = new Channel<RunnableJob>(config.prefetch);
   const limiter = new TokenBucketLimiter(config.rate, config.burst);
-  const writer = new StateWriter({ db, worker: config.workerId, logger, events });
+  const writer = new StateWriter({ db, worker: config.workerId, logger, events, claimHoldMs: config.claimHoldMs });
   const runner = new JobRunner({
     channel,
     db,
@@ -112,6 +112,7 @@ export function buildPipeline(parts: PipelineParts): Pipeline {
       leader,
       signals,
       scheduleSignals,
+      heldClaims: config.claimHoldMs > 0 ? writer : undefined,
     }),
   };
   const pollers: Record<string, Poller> = {};

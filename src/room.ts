@@ -2,6 +2,7 @@ import type { Channel } from './channel.js';
 import type { ClaimedJob } from './db/queries/jobs-claim.js';
 import type { HeldJobChange } from './db/queries/jobs-control.js';
 import type { RunRef } from './db/queries/jobs-run.js';
+import type { OpenClaim } from './db/claim-session.js';
 import { INLINE_PAYLOAD_BYTES, QUEUED_PAYLOAD_BYTES } from './limits.js';
 
 /** A claimed job as it crosses the channel: with the timeout that applies to it (job, else queue, else default). */
@@ -26,6 +27,11 @@ export interface Room {
   readonly queuedPayloadBytes: number;
   /** `listener` runs after each round of starts: claimed jobs left the queue. */
   onRoomFreed(listener: () => void): void;
+  /**
+   * Whether `n` more claimed jobs would, by how runs went lately, all have ended within
+   * `withinMs`: then their claim may stay open until they end (see HeldClaims).
+   */
+  endsWithin?(n: number, withinMs: number): boolean;
 }
 
 /**
@@ -53,4 +59,18 @@ export function freeRoom(channel: Channel<RunnableJob>, room: Room): number {
 /** The room of an empty consumer. */
 export function fullRoom(channel: Channel<RunnableJob>): number {
   return Math.min(channel.capacity, Math.floor(QUEUED_PAYLOAD_BYTES / INLINE_PAYLOAD_BYTES));
+}
+
+/**
+ * The consumer's side of a claim held open: the publisher hands over the claim's
+ * transaction (its rows locked, not written; a lease row names them), and the consumer
+ * writes its jobs' starts and outcomes there, each row once, and commits. The state
+ * writer implements it.
+ */
+export interface HeldClaims {
+  /** Longest a claim stays open. */
+  readonly holdMs: number;
+  /** Fewer claims are held than the most allowed (each holds a connection). */
+  canHoldMore(): boolean;
+  open(claim: { claim: OpenClaim; ids: readonly number[]; batch: number; claimedAt: number }): void;
 }

@@ -78,7 +78,8 @@ export class JobRunner implements Room, HeldRunsView {
 
   /** Jobs this replica holds (queued or running), for the cancel/ownership check. */
   heldRuns(): RunRef[] {
-    return this.held.refs();
+    // Rows of held claims say pending until their claim closes: nothing to check yet.
+    return this.held.refs().filter((r) => !this.opts.writer.isHeld(r.id));
   }
 
   get runningCount(): number {
@@ -101,6 +102,19 @@ export class JobRunner implements Room, HeldRunsView {
    */
   admit(job: RunnableJob): boolean {
     return this.held.admit(job);
+  }
+
+  /**
+   * Room: a guess from recent runs, erring long. The jobs queue behind the ones held here
+   * (running or waiting), run `concurrency` at a time (at least 0.1 ms each: the runner's own cost)
+   * and wait for tokens at the set rate.
+   */
+  endsWithin(n: number, withinMs: number): boolean {
+    const typical = this.executor.typicalRunMs;
+    if (this.stopping || typical === undefined || n > this.opts.limiter.maxBatch) return false;
+    const rounds = Math.ceil((this.held.queuedCount + this.held.runningCount + n) / this.opts.concurrency);
+    const estimateMs = rounds * Math.max(typical, 0.1) + (1000 * n) / this.opts.limiter.rate;
+    return estimateMs <= withinMs;
   }
 
   /** Room: `listener` (the publisher) runs after each round of starts, with onStarted. */
@@ -136,6 +150,8 @@ export class JobRunner implements Room, HeldRunsView {
    * already finished stay in the writer and are written when the database is back.
    */
   abandonAll(): void {
+    // Held claims leave their jobs not started pending, as a hand-back would.
+    void this.opts.writer.closeHeld(true);
     const queued = this.held.abandon();
     this.opts.channel.drain();
     this.ready = [];
@@ -159,6 +175,8 @@ export class JobRunner implements Room, HeldRunsView {
 
   private async doStop(graceMs: number): Promise<boolean> {
     this.stop$();
+    // Held claims first: their rows say ours only once written (jobs not started stay pending).
+    await this.opts.writer.closeHeld(true);
     this.opts.channel.close();
     this.opts.channel.drain();
     this.ready = [];

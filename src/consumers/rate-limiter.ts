@@ -16,6 +16,8 @@ export interface RateLimiter {
   readonly maxBatch: number;
   /** What the rate yields in 10 ms (at least 1): how far ahead of the slots it is safe to take. */
   readonly batchHint: number;
+  /** Starts per second. */
+  readonly rate: number;
   stop(): Promise<void>;
 }
 
@@ -37,7 +39,7 @@ export class TokenBucketLimiter implements RateLimiter {
   private refilling = false;
 
   constructor(
-    rate: number,
+    readonly rate: number,
     private readonly burst: number,
   ) {
     this.refills = new TokenBucket(rate, burst);

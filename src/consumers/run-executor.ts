@@ -15,6 +15,9 @@ import { foldStart, outcomeOf, refusalOf } from './outcome-policy.js';
 import { runInContext, type RunContextDeps } from './run-context.js';
 import type { StateWriter } from './state-writer.js';
 
+/** Weight of the newest run in typicalRunMs: one slow run among twenty quick ones shows. */
+const RUN_TIME_WEIGHT = 0.05;
+
 export interface RunExecutorOptions {
   db: Database;
   worker: string;
@@ -35,6 +38,8 @@ export interface RunExecutorOptions {
 export class RunExecutor {
   /** Bytes of deferred payloads held by runs: large payloads wait for room. */
   private readonly payloadBudget = new ByteBudget(PAYLOAD_BUDGET_BYTES);
+  /** How long runs take lately (a moving average; undefined before the first): whether a claim can wait for its jobs to end. */
+  typicalRunMs: number | undefined;
   private readonly context: RunContextDeps;
 
   constructor(private readonly opts: RunExecutorOptions) {
@@ -94,6 +99,7 @@ export class RunExecutor {
       if (settlement.kind === 'done' && entry.parked) settlement = { ...settlement, parked: true };
       const outcome = outcomeOf(job, attempt, settlement, this.opts.worker);
       const durationMs = performance.now() - entry.startedAt;
+      this.typicalRunMs = this.typicalRunMs === undefined ? durationMs : this.typicalRunMs + RUN_TIME_WEIGHT * (durationMs - this.typicalRunMs);
       held.forget(entry);
       if (heldBytes > 0) job.payload = undefined; // the handler is done with it
       let write = outcome.write;

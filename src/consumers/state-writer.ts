@@ -13,6 +13,10 @@ import type { SluiceEvents } from '../events.js';
 import { MAX_BATCH_BYTES } from '../limits.js';
 import type { Logger } from '../observability/logger.js';
 import { Batcher } from './batcher.js';
+import type { OpenClaim } from '../db/claim-session.js';
+import { leasesSweepOwn } from '../db/queries/job-leases.js';
+import type { HeldClaims } from '../room.js';
+import { HeldClaim } from './held-claim.js';
 import { clipText } from './outcome-encoding.js';
 
 export interface StateWriterOptions {
@@ -32,16 +36,27 @@ export interface StateWriterOptions {
   finishDelayMs?: number;
   /** Where releases and fail-fasts made by outcome writes are reported. */
   events?: SluiceEvents;
+  /** Longest a claim handed over open stays open (SLUICE_CLAIM_HOLD_MS). */
+  claimHoldMs?: number;
 }
 
 /**
  * The runner's state writes, batched and fenced: `running` within `startDelayMs` of a
  * start, and the outcome after; a run shorter than that writes both in its outcome
  * statement. Under load one statement carries many jobs.
+ *
+ * Jobs of a claim held open (see locked-batch.ts) are written by their claim instead:
+ * claim and outcome in one row write, when it closes.
  */
-export class StateWriter {
+export class StateWriter implements HeldClaims {
   private readonly starts: Batcher<RunRef, boolean>;
   private readonly finishes: Batcher<Outcome, void>;
+  /** Jobs of claims held open (or closing), by id. */
+  private readonly held = new Map<number, HeldClaim>();
+  /** Claims held open now. */
+  private heldClaims = 0;
+  /** performance.now() of the last sweep of this replica's leftover leases. */
+  private leasesSweptAt = 0;
 
   constructor(private readonly opts: StateWriterOptions) {
     const maxBatch = opts.maxBatch ?? 1000;
@@ -82,7 +97,9 @@ export class StateWriter {
 
   /** ms the oldest unwritten state write has been failing (0 while writes succeed). */
   stuckForMs(): number {
-    return Math.max(this.starts.failingForMs(), this.finishes.failingForMs());
+    let held = 0;
+    for (const h of this.held.values()) held = Math.max(held, h.failingForMs());
+    return Math.max(this.starts.failingForMs(), this.finishes.failingForMs(), held);
   }
 
   /**
@@ -91,7 +108,55 @@ export class StateWriter {
    * cancelled or taken meanwhile.
    */
   markRunning(run: RunRef): Promise<boolean> {
+    const h = this.held.get(run.id);
+    if (h && !h.closed) return h.start(run);
+    // Closing: the row is written when it commits; a write before would not find it.
+    if (h) return h.settled.then(() => this.starts.add(run));
     return this.starts.add(run);
+  }
+
+  get holdMs(): number {
+    return this.opts.claimHoldMs ?? 200;
+  }
+
+  canHoldMore(): boolean {
+    return this.heldClaims < MAX_HELD_CLAIMS;
+  }
+
+  /** HeldClaims: a claim held open, its jobs' starts and outcomes written when it closes. */
+  open({ claim, ids, batch, claimedAt }: { claim: OpenClaim; ids: readonly number[]; batch: number; claimedAt: number }): void {
+    const h = new HeldClaim({
+      db: this.opts.db,
+      worker: this.opts.worker,
+      claim,
+      ids,
+      batch,
+      claimedAt,
+      holdMs: this.holdMs,
+      onClosed: (c) => this.claimClosed(c),
+      passOn: (o) => void this.finish(o).catch(() => undefined),
+    });
+    for (const id of ids) this.held.set(id, h);
+    this.heldClaims++;
+  }
+
+  /** Closes every held claim now; `handBack`: jobs not started stay pending. */
+  async closeHeld(handBack: boolean): Promise<void> {
+    await Promise.all([...new Set(this.held.values())].map((h) => h.close(handBack)));
+  }
+
+  /** The job's claim is held open or closing: its row does not say yet that it is ours. */
+  isHeld(id: number): boolean {
+    return this.held.has(id);
+  }
+
+  private claimClosed(claim: HeldClaim): void {
+    for (const id of claim.ids) if (this.held.get(id) === claim) this.held.delete(id);
+    this.heldClaims--;
+    if (performance.now() - this.leasesSweptAt < LEASE_SWEEP_MS) return;
+    this.leasesSweptAt = performance.now();
+    const open = [...new Set([...this.held.values()].map((h) => h.batch))];
+    void leasesSweepOwn(this.opts.db, this.opts.worker, open).catch(() => undefined);
   }
 
   /** Writes the waiting starts now (a run that must not start before its row says so). */
@@ -101,11 +166,16 @@ export class StateWriter {
 
   /** Takes back a start not yet written, so the outcome write can carry it instead. */
   withdrawStart(run: RunRef): boolean {
+    const h = this.held.get(run.id);
+    if (h && !h.closed) return h.withdrawStart(run);
     return this.starts.withdraw((r) => r === run, true);
   }
 
   /** Records how a run ended; resolves once written (a late answer changes no row). */
   finish(outcome: Outcome): Promise<void> {
+    const h = this.held.get(outcome.id);
+    if (h && !h.closed && outcome.from === 'queued') return h.finish(outcome);
+    if (h) return h.settled.then(() => this.finishes.add(outcome));
     return this.finishes.add(outcome);
   }
 
@@ -115,6 +185,7 @@ export class StateWriter {
 
   /** Writes everything queued, giving up at `deadline` (epoch ms). */
   async drain(deadline: number): Promise<boolean> {
+    await this.closeHeld(true);
     const [a, b] = await Promise.all([this.starts.drain(deadline), this.finishes.drain(deadline)]);
     return a && b;
   }
@@ -204,6 +275,12 @@ export class StateWriter {
     for (const f of effects.failedFast) events.emit('workflow:failed-fast', { parentId: f.id, childId: f.childId });
   }
 }
+
+/** Claims held at once, at most: each holds a connection of its own. */
+const MAX_HELD_CLAIMS = 4;
+
+/** How often a replica looks for leases it left behind (only after a close). */
+const LEASE_SWEEP_MS = 5000;
 
 /** What an outcome adds to its statement: its texts as JSON strings escape them (quotes double). */
 function outcomeBytes(o: Outcome): number {

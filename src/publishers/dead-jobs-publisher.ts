@@ -1,4 +1,5 @@
 import type { Database } from '../db/database.js';
+import { leasesResolveOf } from '../db/queries/job-leases.js';
 import { jobsCancelOverdue, jobsRescueOf, jobsSelectOrphanWorkers, RESCUE_BATCH } from '../db/queries/jobs-rescue.js';
 import { workersDeleteDead, workersSelectDead } from '../db/queries/workers.js';
 import type { SluiceEvents } from '../events.js';
@@ -95,6 +96,7 @@ export class DeadJobsPublisher implements Pollable {
     const { db, deadAfterMs, defaultTimeoutMs, events, worker, workerBatch = 100, jobBatch = RESCUE_BATCH } = this.opts;
     const swept = { ...NOTHING };
     const rescue = async (workers: string[]): Promise<void> => {
+      await leasesResolveOf(db, workers);
       const r = await jobsRescueOf(db, workers, 'worker died while running it', jobBatch);
       swept.rescued += r.rescued;
       swept.requeued += r.requeued;

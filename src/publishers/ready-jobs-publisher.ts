@@ -2,13 +2,14 @@ import type { Channel } from '../channel.js';
 import type { ClaimSession } from '../db/claim-session.js';
 import type { Database } from '../db/database.js';
 import { jobsAdvanceKeyLines, jobsPromoteDue } from '../db/queries/claim-lanes.js';
+import { leaseWrite } from '../db/queries/job-leases.js';
 import { jobsMarkQueued, jobsSelectReady, type ClaimCursor, type ClaimedJob, type ReadyRow } from '../db/queries/jobs-claim.js';
 import { jobsProbe, workersHeartbeatIfQuiet, type LeaderProbe, type QueueRow } from '../db/queries/probe.js';
 import { queuesLockActive, queuesRegister } from '../db/queries/queues.js';
 import { isDuplicateKeyError } from '../errors.js';
 import type { SluiceEvents } from '../events.js';
 import type { Leader } from '../leader/leader.js';
-import { freeRoom, fullRoom, type Room, type RunnableJob } from '../room.js';
+import { freeRoom, fullRoom, type HeldClaims, type Room, type RunnableJob } from '../room.js';
 import { ClaimCursors, nextCursor } from './claim-cursors.js';
 import { PollCadence, ROOM_WAIT_MS } from './poll-cadence.js';
 import type { Pollable } from './poller.js';
@@ -42,6 +43,8 @@ export interface ReadyJobsOptions {
   /** Where the probe leaves when the next schedule tick is due. */
   scheduleSignals?: ScheduleSignals;
   random?: () => number;
+  /** Where a claim held open hands its transaction (the state writer); unset: never held. */
+  heldClaims?: HeldClaims;
 }
 
 /**
@@ -63,6 +66,8 @@ export class ReadyJobsPublisher implements Pollable {
   private readonly cadence: PollCadence;
   private idle = true;
   private readonly cursors: ClaimCursors;
+  /** Numbers this replica's leases (unique within a life; a new life starts past the old one's). */
+  private leaseSeq = Date.now();
   /** The last look stopped because prefetch was more than half full. */
   private waitingForRoom = false;
   private wake: () => void = () => undefined;
@@ -207,7 +212,7 @@ export class ReadyJobsPublisher implements Pollable {
     const started = performance.now();
     const cursors = new Map<string, ClaimCursor | undefined>();
     let parked = 0;
-    const claimed = await claims.transaction('jobsClaim', async (tx) => {
+    const claimed = await claims.transaction('jobsClaim', async (tx, keepOpen) => {
       const capped = queues.filter((q) => q.concurrency != null).map((q) => q.name);
       const active = await queuesLockActive(tx, capped);
       const out: ReadyRow[] = [];
@@ -225,6 +230,16 @@ export class ReadyJobsPublisher implements Pollable {
         left = room - out.length;
       }
       parked = park.parked.length + park.next.length;
+      const held = this.opts.heldClaims;
+      if (held?.canHoldMore() && out.length > 0 && parked === 0 && capped.length === 0 && out.every(holdable) && this.opts.room.endsWithin?.(out.length, held.holdMs / 2)) {
+        // Quick jobs: the claim stays open and each row is written once, with its outcome.
+        // The lease is committed before any of them can start (a crash leaves it behind).
+        const ids = out.map((j) => j.id);
+        const batch = ++this.leaseSeq;
+        await leaseWrite(this.opts.db, { worker, batch, ids });
+        held.open({ claim: keepOpen(), ids, batch, claimedAt: started });
+        return out;
+      }
       if (out.length > 0 || parked > 0) await jobsMarkQueued(tx, worker, out.map((j) => j.id), park);
       // A line whose next was just taken gets its following row as next.
       const advance = out.filter((j) => j.nextInLine && j.concurrencyKey !== null).map((j) => ({ key: j.concurrencyKey as string, queue: j.queue }));
@@ -246,6 +261,16 @@ export class ReadyJobsPublisher implements Pollable {
     }
     return { claimed, parked };
   }
+}
+
+/**
+ * A job whose claim may stay open while it runs: one whose claim and outcome writes are
+ * only the row's own. Keyed jobs (their line moves on), children (their outcome counts
+ * into the parent), parents, deferred payloads (read fenced on `queued`) and runs claimed
+ * before (their attempt is recorded before the handler) take the usual path.
+ */
+function holdable(j: ReadyRow): boolean {
+  return j.concurrencyKey === null && !j.reclaimed && !j.resumed && j.childCount === 0 && !j.hasParent && !j.payloadDeferred && !j.nextInLine;
 }
 
 /**

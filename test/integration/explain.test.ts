@@ -33,7 +33,7 @@ type Plan = Array<{ select_type: string; table: string; type: string; key: strin
 function explaining(plans: Plan[]): Executor {
   return {
     run: async <T>(_name: string, sql: string, params: unknown[] = []): Promise<T> => {
-      if (/^\s*(SELECT|UPDATE|DELETE)/i.test(sql)) {
+      if (/^\s*\(?\s*(SELECT|UPDATE|DELETE)/i.test(sql)) {
         const [plan] = await db.pool.query<mysql.RowDataPacket[]>(`EXPLAIN ${sql}`, params);
         plans.push(plan as unknown as Plan);
       }

@@ -38,7 +38,7 @@ describe('migrations', () => {
     } finally {
       await Promise.all(dbs.map((db) => db.end()));
     }
-    for (const t of ['job_queues', 'job_schedules', 'job_stats', 'job_workers', 'jobs', 'sluice_migrations']) assert.ok((await tables()).includes(t), `${t} missing`);
+    for (const t of ['job_leases', 'job_queues', 'job_schedules', 'job_stats', 'job_workers', 'jobs', 'sluice_migrations']) assert.ok((await tables()).includes(t), `${t} missing`);
     const [[row]] = (await pool.query('SELECT COUNT(*) n FROM sluice_migrations')) as unknown as [[{ n: number }]];
     assert.equal(Number(row.n), (await migrationFiles()).length);
   });
@@ -212,7 +212,8 @@ describe('migrations', () => {
       const rows = async (): Promise<mysql.RowDataPacket[]> => q(`SELECT ${columns.join(', ')} FROM jobs ORDER BY id`);
       const before = await rows();
 
-      assert.deepEqual((await migrate(db)).applied.filter((f) => f <= '007~'), ['007_quiet_list_key.sql']);
+      const upTo007 = await filesBelow(8);
+      assert.deepEqual((await migrate(db, upTo007)).applied, ['007_quiet_list_key.sql']);
       assert.deepEqual(await rows(), before, 'every other column of every row as it was');
       assert.deepEqual(await keys(), ['pending/Emails', 'pending/emails', 'pending/default', 'pending/default', 'done/reports', 'failed/reports', 'cancelled/reports']);
       const index = await q("SELECT GROUP_CONCAT(column_name ORDER BY seq_in_index) AS c FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = 'jobs' AND index_name = 'jobs_list'");
@@ -225,14 +226,47 @@ describe('migrations', () => {
       const schema = async () => q("SELECT column_name, column_type, generation_expression FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'jobs' ORDER BY ordinal_position");
       const after = await schema();
       await q('DELETE FROM sluice_migrations WHERE version = 7');
-      assert.deepEqual((await migrate(db)).applied, ['007_quiet_list_key.sql']);
+      assert.deepEqual((await migrate(db, upTo007)).applied, ['007_quiet_list_key.sql']);
+      await rm(upTo007, { recursive: true, force: true });
       assert.deepEqual(await schema(), after, 'the second run changes nothing');
       assert.deepEqual(await rows(), before);
     } finally {
       await drop();
     }
   });
+
+  it('008 adds job_leases to a schema-007 database with data: every row kept, re-runnable', async () => {
+    const { old, db, q, drop } = await olderSchema('migrate_007_data', 8);
+    try {
+      await seedSchema001(old.pool);
+      const before = await snapshot(q);
+      const leaseTable = async () => q("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'job_leases'");
+      assert.equal((await leaseTable()).length, 0);
+      assert.deepEqual((await migrate(db)).applied, ['008_job_leases.sql']);
+      assert.equal((await leaseTable()).length, 1);
+      const after = await snapshot(q);
+      assert.deepEqual({ ...after, indexes: after.indexes.filter((i) => (i as { table_name: string }).table_name !== 'job_leases') }, before, 'the other tables as they were');
+      const lease = (await q("SELECT GROUP_CONCAT(column_name ORDER BY seq_in_index) AS c FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = 'job_leases' AND index_name = 'PRIMARY'"))[0];
+      assert.equal(lease?.c, 'worker,batch');
+      await q(`INSERT INTO job_leases (worker, batch, ids) VALUES ('w-1', 1, '[1, 2]')`);
+      await assert.rejects(q(`INSERT INTO job_leases (worker, batch, ids) VALUES ('w-1', 2, 'not json')`), /constraint|json/i, 'ids must be JSON');
+
+      // A process that died after the CREATE but before recording it.
+      await q('DELETE FROM sluice_migrations WHERE version = 8');
+      assert.deepEqual((await migrate(db)).applied, ['008_job_leases.sql']);
+      assert.equal((await q('SELECT COUNT(*) AS n FROM job_leases'))[0]?.n, 1, 'the re-run keeps the leases');
+    } finally {
+      await drop();
+    }
+  });
 });
+
+/** A temp dir with the migration files numbered below `below`. */
+async function filesBelow(below: number): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `sluice-below-${below}-`));
+  for (const f of (await migrationFiles()).filter((f) => Number(f.split('_')[0]) < below)) await copyFile(join(MIGRATIONS_DIR, f), join(dir, f));
+  return dir;
+}
 
 /**
  * A fresh database migrated only with the files numbered below `below` (copied to a temp

@@ -4,6 +4,7 @@
  */
 import { INLINE_PAYLOAD_BYTES } from '../../limits.js';
 import type { Executor } from '../database.js';
+import { LEASED_IDS } from './job-leases.js';
 import type { RunRef } from './jobs-run.js';
 import { flag, json, num, numOrNull, text, textOrNull, type Row } from './rows.js';
 
@@ -49,6 +50,8 @@ export interface ReadyRow extends ClaimedJob {
   blocked: 0 | 1 | 2;
   /** The row was its key line's next: taking it moves the line on (jobsAdvanceKeyLines). */
   nextInLine: boolean;
+  /** A workflow's child: its outcome counts into its parent. */
+  hasParent: boolean;
 }
 
 /** Where a claim stopped in jobs_claim order: the next one may start after it. */
@@ -84,6 +87,9 @@ const BEHIND_A_NEXT = `EXISTS (SELECT 1 FROM jobs d
  * claimed row, against 2 with the cursor). The cursor form is a union of ranges the
  * optimizer only seeks with the index forced.
  *
+ * Rows a lease names are skipped: a held claim that rolled back left them pending (see
+ * job-leases.ts).
+ *
  * Payloads larger than INLINE_PAYLOAD_BYTES stay behind (their size comes along): a claim
  * of many rows never carries many large payloads into memory at once.
  * Params: inline payload bytes, queue, cursor, limit.
@@ -99,13 +105,14 @@ export async function jobsSelectReady(tx: Executor, queue: string, limit: number
     'jobsSelectReady',
     `SELECT id, queue, type, IF(LENGTH(payload) <= ?, payload, NULL) AS payload, COALESCE(LENGTH(payload), 0) AS payload_bytes,
             priority, run_at, attempts, max_attempts, timeout_ms, concurrency_key, worker, key_wait,
-            suspended_at IS NOT NULL AS resumed, COALESCE(deps_total, 0) AS deps_total,
+            suspended_at IS NOT NULL AS resumed, COALESCE(deps_total, 0) AS deps_total, parent_id IS NOT NULL AS has_parent,
             TIMESTAMPDIFF(MICROSECOND, run_at, NOW(3)) / 1000 AS waited_ms,
             CASE WHEN concurrency_key IS NULL OR NOT ${KEY_HELD} THEN 0 WHEN ${BEHIND_A_NEXT} THEN 2 ELSE 1 END AS blocked
      FROM jobs FORCE INDEX (jobs_claim)
      WHERE status = 'pending' AND queue = ? AND claim_lane = 0 AND run_at <= NOW(3)
        ${cursor.sql}
        AND (key_wait IS NULL OR NOT ${KEY_HELD} OR ${BEHIND_A_NEXT})
+       AND id NOT IN (${LEASED_IDS})
      ORDER BY claim_priority, run_at, id
      LIMIT ?
      FOR UPDATE SKIP LOCKED`,
@@ -134,6 +141,7 @@ function readyRowOf(r: Row): ReadyRow {
     reclaimed: r.worker != null,
     resumed: flag(r.resumed),
     childCount: num(r.deps_total),
+    hasParent: flag(r.has_parent),
     blocked: blocked === 2 ? 2 : blocked === 1 ? 1 : 0,
     nextInLine: num(r.key_wait) === 2,
   };

@@ -29,19 +29,26 @@ export interface Rescued {
 /**
  * Workers named by queued or running jobs that have no job_workers row at all (a replica
  * whose row was removed while it still held jobs), once those jobs have not moved for
- * dead-after. Reads only the queued and running entries of jobs_claim; at most 1,000 of
- * them a look (the rest the next look: their workers' jobs are rescued whole).
- * Params: dead-after ms.
+ * dead-after; and workers of leases as old with no such row (a held claim whose lease
+ * was left behind: its rows are pending and every claim skips them until it is resolved).
+ * Reads only the queued and running entries of jobs_claim; at most 1,000 of them a look
+ * (the rest the next look: their workers' jobs are rescued whole).
+ * Params: dead-after ms (twice).
  */
 export async function jobsSelectOrphanWorkers(db: Executor, deadAfterMs: number): Promise<string[]> {
   const rows = await db.run(
     'jobsSelectOrphanWorkers',
-    `SELECT j.worker FROM jobs j
-     WHERE j.status IN ('queued', 'running') AND j.worker IS NOT NULL
-       AND j.updated_at < NOW(3) - INTERVAL ? * 1000 MICROSECOND
-       AND NOT EXISTS (SELECT 1 FROM job_workers w WHERE w.id = j.worker)
-     LIMIT 1000`,
-    [deadAfterMs],
+    `(SELECT j.worker FROM jobs j
+      WHERE j.status IN ('queued', 'running') AND j.worker IS NOT NULL
+        AND j.updated_at < NOW(3) - INTERVAL ? * 1000 MICROSECOND
+        AND NOT EXISTS (SELECT 1 FROM job_workers w WHERE w.id = j.worker)
+      LIMIT 1000)
+     UNION ALL
+     (SELECT l.worker FROM job_leases l
+      WHERE l.created_at < NOW(3) - INTERVAL ? * 1000 MICROSECOND
+        AND NOT EXISTS (SELECT 1 FROM job_workers w WHERE w.id = l.worker)
+      LIMIT 100)`,
+    [deadAfterMs, deadAfterMs],
   );
   // Deduplicated here: DISTINCT would cost a temporary table.
   return [...new Set(rows.map((r) => text(r.worker)))];

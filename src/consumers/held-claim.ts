@@ -1,0 +1,174 @@
+/**
+ * A claim held open while its jobs run, so each row is written once instead of twice.
+ *
+ * The claim locked its rows (`FOR UPDATE SKIP LOCKED`) and did not write them; a lease row
+ * naming them was committed before any of them could start. The runs go on, their starts
+ * and outcomes collected here, and the claim closes when all have ended or after
+ * SLUICE_CLAIM_HOLD_MS, whichever comes first: one transaction writes each ended run's
+ * claim and outcome together (`pending` → `done`), `running` for runs still going and
+ * `queued` for jobs not started, and commits. Then the lease goes.
+ *
+ * Only plain, quick jobs get here (the publisher's `holdable`, the runner's `endsWithin`):
+ * the others' writes are not only their own row's. A run that did not end `done` is
+ * written as claimed (`running`) at the close, and its outcome goes the usual way.
+ *
+ * A close that fails (connection lost, a row the server refuses) rolls back: the rows are
+ * pending again, and the lease keeps every claim off them. They are then written as
+ * claimed the usual way, fenced, retried with backoff while the database is away (that
+ * time counts as the writer being stuck, for /healthz), and the outcomes follow through
+ * the batched writer, which retries them and splits out a row the database refuses.
+ */
+import { errorBackoffMs } from '../backoff.js';
+import type { OpenClaim } from '../db/claim-session.js';
+import type { Database, Executor } from '../db/database.js';
+import { leaseDelete } from '../db/queries/job-leases.js';
+import { jobsMarkQueued } from '../db/queries/jobs-claim.js';
+import { jobsFinishHeld, jobsMarkRunningHeld } from '../db/queries/jobs-held-claim.js';
+import type { Outcome } from '../db/queries/jobs-outcome.js';
+import type { RunRef } from '../db/queries/jobs-run.js';
+import { inTransaction } from '../db/transaction.js';
+
+interface Started {
+  run: RunRef;
+  resolve: (ours: boolean) => void;
+}
+
+interface Ended {
+  outcome: Outcome;
+  resolve: () => void;
+}
+
+export interface HeldClaimOptions {
+  db: Database;
+  worker: string;
+  claim: OpenClaim;
+  ids: readonly number[];
+  /** The lease's number. */
+  batch: number;
+  /** performance.now() when the claim began. */
+  claimedAt: number;
+  holdMs: number;
+  /** Told once closed: later writes of its jobs go the usual way. */
+  onClosed: (claim: HeldClaim) => void;
+  /** Outcomes not written by the close: written the usual way once the rows are ours. */
+  passOn: (o: Outcome) => void;
+}
+
+export class HeldClaim {
+  closed = false;
+  private readonly starts = new Map<number, Started>();
+  private readonly ended = new Map<number, Ended>();
+  private readonly timer: NodeJS.Timeout;
+  private settle$: () => void = () => undefined;
+  /** The runner let its jobs go: those not started stay pending. */
+  private handingBack = false;
+  /** performance.now() since the close's writes have been failing. */
+  private failingSince: number | undefined;
+  /** Resolves once the close committed or fell back: writes of its jobs wait for it. */
+  readonly settled = new Promise<void>((r) => (this.settle$ = r));
+
+  constructor(private readonly opts: HeldClaimOptions) {
+    this.timer = setTimeout(() => void this.close(), opts.holdMs);
+  }
+
+  get batch(): number {
+    return this.opts.batch;
+  }
+
+  get ids(): readonly number[] {
+    return this.opts.ids;
+  }
+
+  /** ms this close has been failing to write (0 while it is not). */
+  failingForMs(): number {
+    return this.failingSince === undefined ? 0 : performance.now() - this.failingSince;
+  }
+
+  /** A run started: resolves (true) once the close has written its row. */
+  start(run: RunRef): Promise<boolean> {
+    return new Promise((resolve) => this.starts.set(run.id, { run, resolve }));
+  }
+
+  /** The run ended before the close: its outcome carries the start (see StateWriter.withdrawStart). */
+  withdrawStart(run: RunRef): boolean {
+    const s = this.starts.get(run.id);
+    if (!s) return false;
+    this.starts.delete(run.id);
+    s.resolve(true);
+    return true;
+  }
+
+  /** Records how a run ended; the last one closes the claim. */
+  finish(outcome: Outcome): Promise<void> {
+    return new Promise((resolve) => {
+      this.ended.set(outcome.id, { outcome, resolve });
+      if (this.ended.size === this.opts.ids.length) void this.close();
+    });
+  }
+
+  /** Writes what happened and commits. `handBack`: jobs not started stay pending. Never throws. */
+  async close(handBack = false): Promise<void> {
+    if (handBack) this.handingBack = true;
+    if (this.closed) return this.settled;
+    this.closed = true;
+    clearTimeout(this.timer);
+    const { claim, worker, db, claimedAt } = this.opts;
+    const done: Ended[] = [];
+    const other: Ended[] = [];
+    for (const e of this.ended.values()) (e.outcome.status === 'done' && e.outcome.started ? done : other).push(e);
+    const running = [...this.starts.values()];
+    const runningIds = [...running.map((s) => s.run.id), ...other.filter((e) => e.outcome.started).map((e) => e.outcome.id)];
+    const taken = new Set([...runningIds, ...done.map((e) => e.outcome.id)]);
+    const queued = handBack ? [] : this.opts.ids.filter((id) => !taken.has(id));
+    let fellBack = false;
+    try {
+      await jobsFinishHeld(
+        claim.tx,
+        worker,
+        done.map((e) => e.outcome),
+        performance.now() - claimedAt,
+      );
+      await jobsMarkRunningHeld(claim.tx, worker, runningIds);
+      if (queued.length > 0) await jobsMarkQueued(claim.tx, worker, queued);
+      await claim.commit();
+    } catch {
+      await claim.rollback();
+      fellBack = true;
+      await this.writeAsClaimed([...runningIds, ...done.map((e) => e.outcome.id)], queued);
+    } finally {
+      this.opts.onClosed(this);
+      this.settle$();
+    }
+    // A lease left behind only keeps claims off rows that are no longer pending; the
+    // replica's next sweep of its own leases takes it.
+    await leaseDelete(db, worker, this.opts.batch).catch(() => undefined);
+    for (const s of running) s.resolve(true);
+    for (const e of fellBack ? [] : done) e.resolve();
+    for (const e of fellBack ? [...done, ...other] : other) {
+      const o = e.outcome;
+      // The row now says running (the attempt counted) or queued: the outcome goes on from there.
+      this.opts.passOn(o.started ? { ...o, attempts: o.attempts + 1, from: 'running', started: undefined, startedAt: undefined } : o);
+      e.resolve();
+    }
+  }
+
+  /** The fallback: rows written as claimed on the pool, until it answers. */
+  private async writeAsClaimed(startedIds: readonly number[], queued: readonly number[]): Promise<void> {
+    const { db, worker } = this.opts;
+    const write = async (tx: Executor): Promise<void> => {
+      await jobsMarkRunningHeld(tx, worker, startedIds);
+      // The runner may have let them go meanwhile (it gave its jobs up while the database was away).
+      if (queued.length > 0 && !this.handingBack) await jobsMarkQueued(tx, worker, queued);
+    };
+    this.failingSince = performance.now();
+    for (let failures = 1; ; failures++) {
+      try {
+        await inTransaction(db, 'jobsClaimHeldFallback', write);
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, errorBackoffMs(failures, { maxMs: 2000 })));
+      }
+    }
+    this.failingSince = undefined;
+  }
+}

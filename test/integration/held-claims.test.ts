@@ -1,0 +1,172 @@
+// Claims held open (SLUICE_CLAIM_HOLD_MS, #17): quick plain jobs written once, pending →
+// done; and what a crash under a held claim leaves (real child processes, kill -9).
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type mysql from 'mysql2/promise';
+import { Database } from '../../src/db/database.js';
+import { migrate } from '../../src/db/migrate.js';
+import { closeFixtures, spawnDaemon, startDaemon, statementCount, testEnv, waitForWorker } from '../helpers/daemon.js';
+import { freshDatabase, queriesOn, waitFor, type FreshDatabase } from '../helpers/database.js';
+import { createEffectsTable, insertJobs, jobsByStatus } from '../helpers/factory.js';
+
+let db: FreshDatabase;
+let pool: mysql.Pool;
+const { rows, count } = queriesOn(() => pool);
+
+const quick = (n: number, type = 'sleep', payload: unknown = { ms: 0 }) => Array.from({ length: n }, () => ({ type, payload }));
+
+/** A lease row's ids (parsed by mysql2, or text where the server reports JSON as text). */
+const idsOf = (r: mysql.RowDataPacket): number[] => (Array.isArray(r.ids) ? r.ids : JSON.parse(String(r.ids))) as number[];
+
+/** Waits until `n` jobs are done (and none failed). */
+async function allDone(n: number, timeoutMs = 30_000): Promise<void> {
+  await waitFor(async () => (await jobsByStatus(pool)).done === n, { timeoutMs, message: `${n} jobs done: ${JSON.stringify(await jobsByStatus(pool))}` });
+}
+
+describe('claims held open while quick jobs run', () => {
+  before(async () => {
+    db = await freshDatabase('held');
+    pool = db.pool;
+    const migrator = new Database({ url: db.url, connectionLimit: 1 });
+    await migrate(migrator);
+    await migrator.end();
+    await createEffectsTable(pool);
+  });
+  after(async () => {
+    await closeFixtures();
+    await db?.drop();
+  });
+
+  it('writes each quick plain job once, pending → done, with everything the two writes would have said', async () => {
+    await pool.query('DELETE FROM jobs');
+    const daemon = await startDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'holder', SLUICE_CONCURRENCY: '20', SLUICE_RATE: '100000' }));
+    try {
+      // The first claim goes the usual way: how long runs take is not known yet.
+      await insertJobs(pool, quick(20));
+      await allDone(20);
+      const claimedBefore = await statementCount(daemon, 'jobsMarkQueued');
+      await insertJobs(pool, quick(500));
+      await allDone(520);
+      const held = await statementCount(daemon, 'jobsFinishHeld');
+      assert.ok(held > 0, 'claims were held');
+      assert.ok((await statementCount(daemon, 'leaseWrite')) > 0);
+      assert.ok((await statementCount(daemon, 'jobsMarkQueued')) - claimedBefore < (await statementCount(daemon, 'leaseWrite')), 'most claims wrote no row');
+      const bad = await rows(
+        `SELECT id, worker, attempts, queued_at, started_at, finished_at FROM jobs
+         WHERE NOT (status = 'done' AND worker = 'holder' AND attempts = 1 AND error IS NULL AND result IS NOT NULL
+                    AND queued_at <= started_at AND started_at <= finished_at AND created_at <= queued_at)`,
+      );
+      assert.deepEqual(bad, [], 'every row as the usual path leaves it');
+      await waitFor(async () => (await count('SELECT COUNT(*) AS n FROM job_leases')) === 0, { message: 'every lease deleted' });
+    } finally {
+      await daemon.stop();
+    }
+  });
+
+  it('a job that fails under a held claim is written running, then failed the usual way', async () => {
+    await pool.query('DELETE FROM jobs');
+    const daemon = await startDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'holder-2' }));
+    try {
+      await insertJobs(pool, quick(20));
+      await allDone(20);
+      const [bad] = await insertJobs(pool, [{ type: 'refuse', payload: {} }]);
+      const job = await waitFor(async () => (await rows("SELECT status, attempts, error FROM jobs WHERE id = ? AND status = 'failed'", [bad]))[0], {
+        message: 'the refused job failed',
+      });
+      assert.equal(Number(job.attempts), 1);
+      assert.match(String(job.error), /refused: nothing to retry/);
+      assert.ok((await statementCount(daemon, 'jobsMarkRunningHeld')) > 0, 'its claim was held and wrote it running');
+    } finally {
+      await daemon.stop();
+    }
+  });
+
+  it('SLUICE_CLAIM_HOLD_MS=0 never holds a claim', async () => {
+    await pool.query('DELETE FROM jobs');
+    const daemon = await startDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'no-holder', SLUICE_CLAIM_HOLD_MS: '0', SLUICE_RATE: '100000' }));
+    try {
+      await insertJobs(pool, quick(20));
+      await allDone(20);
+      await insertJobs(pool, quick(200));
+      await allDone(220);
+      assert.equal(await statementCount(daemon, 'leaseWrite'), 0);
+      assert.equal(await statementCount(daemon, 'jobsFinishHeld'), 0);
+    } finally {
+      await daemon.stop();
+    }
+  });
+
+  it('a crash under a held claim: another replica runs its jobs once the leader resolves the lease, each attempt counted once', async () => {
+    await pool.query('DELETE FROM jobs');
+    await pool.query('DELETE FROM effects');
+    const total = 400;
+    // Runs of ~30 ms, claims of 8 for 8 slots: most claims are held, most of the time one is.
+    await insertJobs(pool, quick(total, 'record', { ms: 30 }));
+    let leased: number[] = [];
+    for (let life = 1; leased.length === 0; life++) {
+      assert.ok(life <= 5, 'a held claim was open when the replica was killed');
+      const doomed = spawnDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'doomed', SLUICE_CONCURRENCY: '8', SLUICE_PREFETCH: '8', SLUICE_RATE: '100000' }));
+      await waitFor(async () => (await count("SELECT COUNT(*) AS n FROM job_leases WHERE worker = 'doomed'")) > 0, {
+        timeoutMs: 20_000,
+        message: `a held claim: ${doomed.output()}`,
+      });
+      doomed.proc.kill('SIGKILL');
+      await doomed.exited;
+      // What is still leased was held at the kill: those rows rolled back to pending.
+      for (const r of await rows("SELECT ids FROM job_leases WHERE worker = 'doomed'")) leased.push(...idsOf(r));
+      leased = [...new Set(leased)];
+    }
+    const atKill = await rows('SELECT status, worker FROM jobs WHERE id IN (?)', [leased]);
+    assert.ok(atKill.every((r) => r.status === 'pending' && r.worker === null), `leased rows read pending with no worker: ${JSON.stringify(atKill)}`);
+
+    const heir = spawnDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'heir', SLUICE_CONCURRENCY: '20' }));
+    try {
+      await waitForWorker(pool, 'heir');
+      await allDone(total, 60_000);
+      assert.equal(await count('SELECT COUNT(*) AS n FROM job_leases'), 0, 'the lease was resolved and deleted');
+      const leasedRows = await rows('SELECT id, worker, attempts FROM jobs WHERE id IN (?)', [leased]);
+      for (const r of leasedRows) {
+        assert.equal(r.worker, 'heir', `job ${r.id} finished by the heir`);
+        assert.equal(Number(r.attempts), 1, `job ${r.id}: its run was recorded before its handler, once`);
+      }
+      const heirRuns = await rows("SELECT job_id, COUNT(*) AS n FROM effects WHERE worker = 'heir' AND what = 'done' GROUP BY job_id HAVING n > 1");
+      assert.deepEqual(heirRuns, [], 'the heir ran no job twice');
+      assert.deepEqual(await rows("SELECT id FROM jobs WHERE status <> 'done'"), []);
+    } finally {
+      heir.proc.kill('SIGTERM');
+      await heir.exited;
+    }
+  });
+
+  it('a job that kills its process under a held claim uses up its attempts instead of looping', async () => {
+    await pool.query('DELETE FROM jobs');
+    await pool.query('DELETE FROM job_workers');
+    const env = testEnv(db.url, { SLUICE_WORKER_ID: 'taster', SLUICE_DEAD_AFTER_MS: '60000' });
+    // Life 1 learns that runs are quick, then takes the poison job under a held claim and dies.
+    const first = spawnDaemon(env);
+    await waitForWorker(pool, 'taster');
+    await insertJobs(pool, quick(20));
+    await allDone(20);
+    const [poison] = await insertJobs(pool, [{ type: 'crash', payload: {}, maxAttempts: 2 }]);
+    assert.equal(await first.exited, 3, first.output().slice(-500));
+    const lease = await rows("SELECT ids FROM job_leases WHERE worker = 'taster'");
+    assert.deepEqual(lease.flatMap(idsOf), [poison], 'it died under a held claim, its lease left behind');
+    assert.equal((await rows('SELECT attempts FROM jobs WHERE id = ?', [poison]))[0]?.attempts, 0, 'the rolled-back claim counted nothing');
+    // Life 2 resolves its own lease, records the start first and dies (attempt 1); life 3 dies on attempt 2.
+    for (let life = 2; life <= 3; life++) {
+      const daemon = spawnDaemon(env);
+      assert.equal(await daemon.exited, 3, `life ${life} died of the job: ${daemon.output().slice(-500)}`);
+    }
+    assert.equal(await count('SELECT COUNT(*) AS n FROM job_leases'), 0);
+    const survivor = spawnDaemon(env);
+    try {
+      const job = await waitFor(async () => (await rows("SELECT status, attempts FROM jobs WHERE id = ? AND status = 'failed'", [poison]))[0], {
+        message: 'the poison job ends failed',
+      });
+      assert.equal(Number(job.attempts), 2);
+    } finally {
+      survivor.proc.kill('SIGTERM');
+      await survivor.exited;
+    }
+  });
+});
