@@ -39,7 +39,7 @@ describe('claims held open while quick jobs run', () => {
 
   it('writes each quick plain job once, pending → done, with everything the two writes would have said', async () => {
     await pool.query('DELETE FROM jobs');
-    const daemon = await startDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'holder', SLUICE_CONCURRENCY: '20', SLUICE_RATE: '100000' }));
+    const daemon = await startDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'holder', SLUICE_CONCURRENCY: '50', SLUICE_PREFETCH: '50', SLUICE_RATE: '100000' }));
     try {
       // The first claim goes the usual way: how long runs take is not known yet.
       await insertJobs(pool, quick(20));
@@ -106,12 +106,15 @@ describe('claims held open while quick jobs run', () => {
     for (let life = 1; leased.length === 0; life++) {
       assert.ok(life <= 5, 'a held claim was open when the replica was killed');
       const doomed = spawnDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'doomed', SLUICE_CONCURRENCY: '8', SLUICE_PREFETCH: '8', SLUICE_RATE: '100000' }));
-      await waitFor(async () => (await count("SELECT COUNT(*) AS n FROM job_leases WHERE worker = 'doomed'")) > 0, {
-        timeoutMs: 20_000,
-        message: `a held claim: ${doomed.output()}`,
-      });
-      doomed.proc.kill('SIGKILL');
-      await doomed.exited;
+      try {
+        await waitFor(async () => (await count("SELECT COUNT(*) AS n FROM job_leases WHERE worker = 'doomed'")) > 0, {
+          timeoutMs: 20_000,
+          message: `a held claim: ${doomed.output()}`,
+        });
+      } finally {
+        doomed.proc.kill('SIGKILL');
+        await doomed.exited;
+      }
       // What is still leased was held at the kill: those rows rolled back to pending.
       for (const r of await rows("SELECT ids FROM job_leases WHERE worker = 'doomed'")) leased.push(...idsOf(r));
       leased = [...new Set(leased)];
@@ -144,11 +147,16 @@ describe('claims held open while quick jobs run', () => {
     const env = testEnv(db.url, { SLUICE_WORKER_ID: 'taster', SLUICE_DEAD_AFTER_MS: '60000' });
     // Life 1 learns that runs are quick, then takes the poison job under a held claim and dies.
     const first = spawnDaemon(env);
-    await waitForWorker(pool, 'taster');
-    await insertJobs(pool, quick(20));
-    await allDone(20);
-    const [poison] = await insertJobs(pool, [{ type: 'crash', payload: {}, maxAttempts: 2 }]);
-    assert.equal(await first.exited, 3, first.output().slice(-500));
+    let poison: number | undefined;
+    try {
+      await waitForWorker(pool, 'taster');
+      await insertJobs(pool, quick(20));
+      await allDone(20);
+      [poison] = await insertJobs(pool, [{ type: 'crash', payload: {}, maxAttempts: 2 }]);
+      assert.equal(await first.exited, 3, first.output().slice(-500));
+    } finally {
+      first.proc.kill('SIGKILL'); // a no-op once it died of the job
+    }
     const lease = await rows("SELECT ids FROM job_leases WHERE worker = 'taster'");
     assert.deepEqual(lease.flatMap(idsOf), [poison], 'it died under a held claim, its lease left behind');
     assert.equal((await rows('SELECT attempts FROM jobs WHERE id = ?', [poison]))[0]?.attempts, 0, 'the rolled-back claim counted nothing');
