@@ -52,6 +52,8 @@ export interface HeldClaimOptions {
   onClosed: (claim: HeldClaim) => void;
   /** Outcomes not written by the close: written the usual way once the rows are ours. */
   passOn: (o: Outcome) => void;
+  /** The lease's delete failed: it is left behind. */
+  leaseLeftBehind: () => void;
 }
 
 export class HeldClaim {
@@ -140,8 +142,8 @@ export class HeldClaim {
       this.settle$();
     }
     // A lease left behind only keeps claims off rows that are no longer pending; the
-    // replica's next sweep of its own leases takes it.
-    await leaseDelete(db, worker, this.opts.batch).catch(() => undefined);
+    // replica's sweep of its own leftovers takes it.
+    await leaseDelete(db, worker, this.opts.batch).catch(() => this.opts.leaseLeftBehind());
     for (const s of running) s.resolve(true);
     for (const e of fellBack ? [] : done) e.resolve();
     for (const e of fellBack ? [...done, ...other] : other) {

@@ -38,6 +38,8 @@ export interface StateWriterOptions {
   events?: SluiceEvents;
   /** Longest a claim handed over open stays open (SLUICE_CLAIM_HOLD_MS). */
   claimHoldMs?: number;
+  /** How soon a lease left behind is swept (its claim is long over by then). */
+  leaseSweepMs?: number;
 }
 
 /**
@@ -55,8 +57,8 @@ export class StateWriter implements HeldClaims {
   private readonly held = new Map<number, HeldClaim>();
   /** Claims held open now. */
   private heldClaims = 0;
-  /** performance.now() of the last sweep of this replica's leftover leases. */
-  private leasesSweptAt = 0;
+  /** A sweep of this replica's leftover leases, when one may be left. */
+  private leaseSweep: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: StateWriterOptions) {
     const maxBatch = opts.maxBatch ?? 1000;
@@ -135,6 +137,7 @@ export class StateWriter implements HeldClaims {
       holdMs: this.holdMs,
       onClosed: (c) => this.claimClosed(c),
       passOn: (o) => void this.finish(o).catch(() => undefined),
+      leaseLeftBehind: () => this.leaseLeftBehind(),
     });
     for (const id of ids) this.held.set(id, h);
     this.heldClaims++;
@@ -153,10 +156,26 @@ export class StateWriter implements HeldClaims {
   private claimClosed(claim: HeldClaim): void {
     for (const id of claim.ids) if (this.held.get(id) === claim) this.held.delete(id);
     this.heldClaims--;
-    if (performance.now() - this.leasesSweptAt < LEASE_SWEEP_MS) return;
-    this.leasesSweptAt = performance.now();
-    const open = [...new Set([...this.held.values()].map((h) => h.batch))];
-    void leasesSweepOwn(this.opts.db, this.opts.worker, open).catch(() => undefined);
+  }
+
+  /**
+   * HeldClaims: a lease of this replica may be left behind (a write or delete that failed
+   * may have landed). It keeps every claim off its rows, so it is swept soon, and again
+   * until a sweep succeeds. Nothing is sent while no lease write fails.
+   */
+  leaseLeftBehind(): void {
+    if (this.leaseSweep) return;
+    this.leaseSweep = setTimeout(() => {
+      const open = [...new Set([...this.held.values()].map((h) => h.batch))];
+      leasesSweepOwn(this.opts.db, this.opts.worker, open).then(
+        () => (this.leaseSweep = undefined),
+        () => {
+          this.leaseSweep = undefined;
+          this.leaseLeftBehind();
+        },
+      );
+    }, this.opts.leaseSweepMs ?? LEASE_SWEEP_MS);
+    this.leaseSweep.unref();
   }
 
   /** Writes the waiting starts now (a run that must not start before its row says so). */
@@ -193,6 +212,7 @@ export class StateWriter implements HeldClaims {
   close(): void {
     this.starts.close();
     this.finishes.close();
+    clearTimeout(this.leaseSweep);
   }
 
   private async writeStarts(runs: RunRef[]): Promise<boolean[]> {
@@ -279,8 +299,8 @@ export class StateWriter implements HeldClaims {
 /** Claims held at once, at most: each holds a connection of its own. */
 const MAX_HELD_CLAIMS = 4;
 
-/** How often a replica looks for leases it left behind (only after a close). */
-const LEASE_SWEEP_MS = 5000;
+/** How soon a replica sweeps a lease it may have left behind (older than leasesSweepOwn's 5 s). */
+const LEASE_SWEEP_MS = 6000;
 
 /** What an outcome adds to its statement: its texts as JSON strings escape them (quotes double). */
 function outcomeBytes(o: Outcome): number {

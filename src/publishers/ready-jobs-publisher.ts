@@ -236,7 +236,11 @@ export class ReadyJobsPublisher implements Pollable {
         // The lease is committed before any of them can start (a crash leaves it behind).
         const ids = out.map((j) => j.id);
         const batch = ++this.leaseSeq;
-        await leaseWrite(this.opts.db, { worker, batch, ids });
+        // A write that failed may have landed all the same.
+        await leaseWrite(this.opts.db, { worker, batch, ids }).catch((err: unknown) => {
+          held.leaseLeftBehind();
+          throw err;
+        });
         held.open({ claim: keepOpen(), ids, batch, claimedAt: started });
         return out;
       }

@@ -5,6 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
 import { Database } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrate.js';
+import { StateWriter } from '../../src/consumers/state-writer.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { closeFixtures, spawnDaemon, startDaemon, statementCount, testEnv, waitForWorker } from '../helpers/daemon.js';
 import { freshDatabase, queriesOn, waitFor, type FreshDatabase } from '../helpers/database.js';
 import { createEffectsTable, insertJobs, jobsByStatus } from '../helpers/factory.js';
@@ -93,6 +95,27 @@ describe('claims held open while quick jobs run', () => {
       assert.equal(await statementCount(daemon, 'jobsFinishHeld'), 0);
     } finally {
       await daemon.stop();
+    }
+  });
+
+  it('a lease its replica may have left behind is swept soon; young leases and other replicas\' stay', async () => {
+    const database = new Database({ url: db.url, connectionLimit: 2 });
+    const writer = new StateWriter({ db: database, worker: 'sweeper', logger: createLogger('error'), leaseSweepMs: 50 });
+    try {
+      await pool.query(
+        `INSERT INTO job_leases (worker, batch, ids, created_at) VALUES
+           ('sweeper', 1, '[1]', NOW(3) - INTERVAL 10 SECOND), ('sweeper', 2, '[2]', NOW(3)), ('other', 3, '[3]', NOW(3) - INTERVAL 10 SECOND)`,
+      );
+      writer.leaseLeftBehind();
+      await waitFor(async () => (await count("SELECT COUNT(*) AS n FROM job_leases WHERE worker = 'sweeper' AND batch = 1")) === 0, {
+        message: 'the old lease swept',
+      });
+      const left = await rows('SELECT worker, batch FROM job_leases ORDER BY batch');
+      assert.deepEqual(left.map((r) => `${r.worker}/${r.batch}`), ['sweeper/2', 'other/3']);
+    } finally {
+      writer.close();
+      await database.end();
+      await pool.query('DELETE FROM job_leases');
     }
   });
 
