@@ -72,7 +72,7 @@ export interface HeldClaims {
   readonly holdMs: number;
   /** Fewer claims are held than the most allowed (each holds a connection). */
   canHoldMore(): boolean;
-  /** A lease write or delete failed: a lease of this replica may be left behind. */
+  /** A lease write failed: it may have landed all the same, left behind. */
   leaseLeftBehind(): void;
   open(claim: { claim: OpenClaim; ids: readonly number[]; batch: number; claimedAt: number }): void;
 }

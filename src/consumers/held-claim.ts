@@ -6,7 +6,7 @@
  * and outcomes collected here, and the claim closes when all have ended or after
  * SLUICE_CLAIM_HOLD_MS, whichever comes first: one transaction writes each ended run's
  * claim and outcome together (`pending` → `done`), `running` for runs still going and
- * `queued` for jobs not started, and commits. Then the lease goes.
+ * `queued` for jobs not started, deletes the lease, and commits.
  *
  * Only plain, quick jobs get here (the publisher's `holdable`, the runner's `endsWithin`):
  * the others' writes are not only their own row's. A run that did not end `done` is
@@ -52,8 +52,6 @@ export interface HeldClaimOptions {
   onClosed: (claim: HeldClaim) => void;
   /** Outcomes not written by the close: written the usual way once the rows are ours. */
   passOn: (o: Outcome) => void;
-  /** The lease's delete failed: it is left behind. */
-  leaseLeftBehind: () => void;
 }
 
 export class HeldClaim {
@@ -114,7 +112,7 @@ export class HeldClaim {
     if (this.closed) return this.settled;
     this.closed = true;
     clearTimeout(this.timer);
-    const { claim, worker, db, claimedAt } = this.opts;
+    const { claim, worker, claimedAt } = this.opts;
     const done: Ended[] = [];
     const other: Ended[] = [];
     for (const e of this.ended.values()) (e.outcome.status === 'done' && e.outcome.started ? done : other).push(e);
@@ -132,6 +130,8 @@ export class HeldClaim {
       );
       await jobsMarkRunningHeld(claim.tx, worker, runningIds);
       if (queued.length > 0) await jobsMarkQueued(claim.tx, worker, queued);
+      // The lease goes in the same commit as the writes it stood for.
+      await leaseDelete(claim.tx, worker, this.opts.batch);
       await claim.commit();
     } catch {
       await claim.rollback();
@@ -141,9 +141,6 @@ export class HeldClaim {
       this.opts.onClosed(this);
       this.settle$();
     }
-    // A lease left behind only keeps claims off rows that are no longer pending; the
-    // replica's sweep of its own leftovers takes it.
-    await leaseDelete(db, worker, this.opts.batch).catch(() => this.opts.leaseLeftBehind());
     for (const s of running) s.resolve(true);
     for (const e of fellBack ? [] : done) e.resolve();
     for (const e of fellBack ? [...done, ...other] : other) {
@@ -161,6 +158,7 @@ export class HeldClaim {
       await jobsMarkRunningHeld(tx, worker, startedIds);
       // The runner may have let them go meanwhile (it gave its jobs up while the database was away).
       if (queued.length > 0 && !this.handingBack) await jobsMarkQueued(tx, worker, queued);
+      await leaseDelete(tx, worker, this.opts.batch);
     };
     this.failingSince = performance.now();
     for (let failures = 1; ; failures++) {

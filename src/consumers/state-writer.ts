@@ -137,7 +137,6 @@ export class StateWriter implements HeldClaims {
       holdMs: this.holdMs,
       onClosed: (c) => this.claimClosed(c),
       passOn: (o) => void this.finish(o).catch(() => undefined),
-      leaseLeftBehind: () => this.leaseLeftBehind(),
     });
     for (const id of ids) this.held.set(id, h);
     this.heldClaims++;
@@ -159,8 +158,8 @@ export class StateWriter implements HeldClaims {
   }
 
   /**
-   * HeldClaims: a lease of this replica may be left behind (a write or delete that failed
-   * may have landed). It keeps every claim off its rows, so it is swept soon, and again
+   * HeldClaims: a lease of this replica may be left behind (a write that failed may have
+   * landed, and no claim holds its rows). It keeps every claim off its rows, so it is swept soon, and again
    * until a sweep succeeds. Nothing is sent while no lease write fails.
    */
   leaseLeftBehind(): void {

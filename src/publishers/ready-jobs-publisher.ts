@@ -207,6 +207,16 @@ export class ReadyJobsPublisher implements Pollable {
     if (moved > 0) for (const q of due) q.ready = true;
   }
 
+  /**
+   * Whether a claim may be held open (see HeldClaims): enough jobs, each holdable, no
+   * row parked, no capped queue, and no other live replica serving its queues — their
+   * claims would have to step over the held rows, locked and still in lane 0, every time.
+   */
+  private holdable(out: readonly ReadyRow[], parked: number, capped: readonly string[]): boolean {
+    if (out.length < HOLD_MIN_JOBS || parked > 0 || capped.length > 0 || !out.every(holdable)) return false;
+    return out.every((j) => this.settings.servedAlone(j.queue));
+  }
+
   private async claim(queues: readonly QueueRow[], room: number): Promise<{ claimed: ClaimedJob[]; parked: number }> {
     const { claims, worker } = this.opts;
     const started = performance.now();
@@ -231,7 +241,7 @@ export class ReadyJobsPublisher implements Pollable {
       }
       parked = park.parked.length + park.next.length;
       const held = this.opts.heldClaims;
-      if (held?.canHoldMore() && out.length > 0 && parked === 0 && capped.length === 0 && out.every(holdable) && this.opts.room.endsWithin?.(out.length, held.holdMs / 2)) {
+      if (held?.canHoldMore() && this.holdable(out, parked, capped) && this.opts.room.endsWithin?.(out.length, held.holdMs / 2)) {
         // Quick jobs: the claim stays open and each row is written once, with its outcome.
         // The lease is committed before any of them can start (a crash leaves it behind).
         const ids = out.map((j) => j.id);
@@ -266,6 +276,9 @@ export class ReadyJobsPublisher implements Pollable {
     return { claimed, parked };
   }
 }
+
+/** Fewest jobs a held claim takes: below that, its lease's two statements outweigh the row writes saved. */
+const HOLD_MIN_JOBS = 100;
 
 /**
  * A job whose claim may stay open while it runs: one whose claim and outcome writes are

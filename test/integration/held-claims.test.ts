@@ -9,7 +9,7 @@ import { StateWriter } from '../../src/consumers/state-writer.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { closeFixtures, spawnDaemon, startDaemon, statementCount, testEnv, waitForWorker } from '../helpers/daemon.js';
 import { freshDatabase, queriesOn, waitFor, type FreshDatabase } from '../helpers/database.js';
-import { createEffectsTable, insertJobs, jobsByStatus } from '../helpers/factory.js';
+import { insertJobs, jobsByStatus } from '../helpers/factory.js';
 
 let db: FreshDatabase;
 let pool: mysql.Pool;
@@ -32,7 +32,6 @@ describe('claims held open while quick jobs run', () => {
     const migrator = new Database({ url: db.url, connectionLimit: 1 });
     await migrate(migrator);
     await migrator.end();
-    await createEffectsTable(pool);
   });
   after(async () => {
     await closeFixtures();
@@ -41,14 +40,14 @@ describe('claims held open while quick jobs run', () => {
 
   it('writes each quick plain job once, pending → done, with everything the two writes would have said', async () => {
     await pool.query('DELETE FROM jobs');
-    const daemon = await startDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'holder', SLUICE_CONCURRENCY: '50', SLUICE_PREFETCH: '50', SLUICE_RATE: '100000' }));
+    const daemon = await startDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'holder', SLUICE_CONCURRENCY: '100', SLUICE_PREFETCH: '200', SLUICE_RATE: '100000' }));
     try {
       // The first claim goes the usual way: how long runs take is not known yet.
       await insertJobs(pool, quick(20));
       await allDone(20);
       const claimedBefore = await statementCount(daemon, 'jobsMarkQueued');
-      await insertJobs(pool, quick(500));
-      await allDone(520);
+      await insertJobs(pool, quick(1000));
+      await allDone(1020);
       const held = await statementCount(daemon, 'jobsFinishHeld');
       assert.ok(held > 0, 'claims were held');
       assert.ok((await statementCount(daemon, 'leaseWrite')) > 0);
@@ -67,11 +66,13 @@ describe('claims held open while quick jobs run', () => {
 
   it('a job that fails under a held claim is written running, then failed the usual way', async () => {
     await pool.query('DELETE FROM jobs');
-    const daemon = await startDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'holder-2' }));
+    const daemon = await startDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'holder-2', SLUICE_CONCURRENCY: '100', SLUICE_RATE: '100000' }));
     try {
       await insertJobs(pool, quick(20));
       await allDone(20);
-      const [bad] = await insertJobs(pool, [{ type: 'refuse', payload: {} }]);
+      // A claim of 150 (held claims take at least 100), one of them refused.
+      const ids = await insertJobs(pool, [...quick(149), { type: 'refuse', payload: {} }]);
+      const bad = ids.at(-1);
       const job = await waitFor(async () => (await rows("SELECT status, attempts, error FROM jobs WHERE id = ? AND status = 'failed'", [bad]))[0], {
         message: 'the refused job failed',
       });
@@ -121,14 +122,13 @@ describe('claims held open while quick jobs run', () => {
 
   it('a crash under a held claim: another replica runs its jobs once the leader resolves the lease, each attempt counted once', async () => {
     await pool.query('DELETE FROM jobs');
-    await pool.query('DELETE FROM effects');
-    const total = 400;
-    // Runs of ~30 ms, claims of 8 for 8 slots: most claims are held, most of the time one is.
-    await insertJobs(pool, quick(total, 'record', { ms: 30 }));
+    const total = 3000;
+    // Runs of ~20 ms, claims of 100 for 100 slots: most claims are held, most of the time one is.
+    await insertJobs(pool, quick(total, 'sleep', { ms: 20 }));
     let leased: number[] = [];
     for (let life = 1; leased.length === 0; life++) {
       assert.ok(life <= 5, 'a held claim was open when the replica was killed');
-      const doomed = spawnDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'doomed', SLUICE_CONCURRENCY: '8', SLUICE_PREFETCH: '8', SLUICE_RATE: '100000' }));
+      const doomed = spawnDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'doomed', SLUICE_CONCURRENCY: '100', SLUICE_PREFETCH: '100', SLUICE_RATE: '100000' }));
       try {
         await waitFor(async () => (await count("SELECT COUNT(*) AS n FROM job_leases WHERE worker = 'doomed'")) > 0, {
           timeoutMs: 20_000,
@@ -155,8 +155,6 @@ describe('claims held open while quick jobs run', () => {
         assert.equal(r.worker, 'heir', `job ${r.id} finished by the heir`);
         assert.equal(Number(r.attempts), 1, `job ${r.id}: its run was recorded before its handler, once`);
       }
-      const heirRuns = await rows("SELECT job_id, COUNT(*) AS n FROM effects WHERE worker = 'heir' AND what = 'done' GROUP BY job_id HAVING n > 1");
-      assert.deepEqual(heirRuns, [], 'the heir ran no job twice');
       assert.deepEqual(await rows("SELECT id FROM jobs WHERE status <> 'done'"), []);
     } finally {
       heir.proc.kill('SIGTERM');
@@ -167,7 +165,7 @@ describe('claims held open while quick jobs run', () => {
   it('a job that kills its process under a held claim uses up its attempts instead of looping', async () => {
     await pool.query('DELETE FROM jobs');
     await pool.query('DELETE FROM job_workers');
-    const env = testEnv(db.url, { SLUICE_WORKER_ID: 'taster', SLUICE_DEAD_AFTER_MS: '60000' });
+    const env = testEnv(db.url, { SLUICE_WORKER_ID: 'taster', SLUICE_DEAD_AFTER_MS: '60000', SLUICE_CONCURRENCY: '100', SLUICE_RATE: '100000' });
     // Life 1 learns that runs are quick, then takes the poison job under a held claim and dies.
     const first = spawnDaemon(env);
     let poison: number | undefined;
@@ -175,13 +173,14 @@ describe('claims held open while quick jobs run', () => {
       await waitForWorker(pool, 'taster');
       await insertJobs(pool, quick(20));
       await allDone(20);
-      [poison] = await insertJobs(pool, [{ type: 'crash', payload: {}, maxAttempts: 2 }]);
+      // One claim of 100 (held claims take at least 100), the poison job last.
+      poison = (await insertJobs(pool, [...quick(99), { type: 'crash', payload: {}, maxAttempts: 2 }])).at(-1);
       assert.equal(await first.exited, 3, first.output().slice(-500));
     } finally {
       first.proc.kill('SIGKILL'); // a no-op once it died of the job
     }
     const lease = await rows("SELECT ids FROM job_leases WHERE worker = 'taster'");
-    assert.deepEqual(lease.flatMap(idsOf), [poison], 'it died under a held claim, its lease left behind');
+    assert.ok(poison !== undefined && lease.flatMap(idsOf).includes(poison), 'it died under a held claim, its lease left behind');
     assert.equal((await rows('SELECT attempts FROM jobs WHERE id = ?', [poison]))[0]?.attempts, 0, 'the rolled-back claim counted nothing');
     // Life 2 resolves its own lease, records the start first and dies (attempt 1); life 3 dies on attempt 2.
     for (let life = 2; life <= 3; life++) {
