@@ -40,7 +40,7 @@ describe('claims held open while quick jobs run', () => {
 
   it('writes each quick plain job once, pending → done, with everything the two writes would have said', async () => {
     await pool.query('DELETE FROM jobs');
-    const daemon = await startDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'holder', SLUICE_CONCURRENCY: '100', SLUICE_PREFETCH: '200', SLUICE_RATE: '100000' }));
+    const daemon = await startDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'holder', SLUICE_CONCURRENCY: '100', SLUICE_PREFETCH: '250', SLUICE_RATE: '100000' }));
     try {
       // The first claim goes the usual way: how long runs take is not known yet.
       await insertJobs(pool, quick(20));
@@ -70,8 +70,8 @@ describe('claims held open while quick jobs run', () => {
     try {
       await insertJobs(pool, quick(20));
       await allDone(20);
-      // A claim of 150 (held claims take at least 100), one of them refused.
-      const ids = await insertJobs(pool, [...quick(149), { type: 'refuse', payload: {} }]);
+      // A claim of 250 (held claims take at least 200), one of them refused.
+      const ids = await insertJobs(pool, [...quick(249), { type: 'refuse', payload: {} }]);
       const bad = ids.at(-1);
       const job = await waitFor(async () => (await rows("SELECT status, attempts, error FROM jobs WHERE id = ? AND status = 'failed'", [bad]))[0], {
         message: 'the refused job failed',
@@ -123,12 +123,12 @@ describe('claims held open while quick jobs run', () => {
   it('a crash under a held claim: another replica runs its jobs once the leader resolves the lease, each attempt counted once', async () => {
     await pool.query('DELETE FROM jobs');
     const total = 3000;
-    // Runs of ~20 ms, claims of 100 for 100 slots: most claims are held, most of the time one is.
+    // Runs of ~20 ms, claims of 200 for 200 slots: most claims are held, most of the time one is.
     await insertJobs(pool, quick(total, 'sleep', { ms: 20 }));
     let leased: number[] = [];
     for (let life = 1; leased.length === 0; life++) {
       assert.ok(life <= 5, 'a held claim was open when the replica was killed');
-      const doomed = spawnDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'doomed', SLUICE_CONCURRENCY: '100', SLUICE_PREFETCH: '100', SLUICE_RATE: '100000' }));
+      const doomed = spawnDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'doomed', SLUICE_CONCURRENCY: '200', SLUICE_PREFETCH: '200', SLUICE_RATE: '100000' }));
       try {
         await waitFor(async () => (await count("SELECT COUNT(*) AS n FROM job_leases WHERE worker = 'doomed'")) > 0, {
           timeoutMs: 20_000,
@@ -173,8 +173,8 @@ describe('claims held open while quick jobs run', () => {
       await waitForWorker(pool, 'taster');
       await insertJobs(pool, quick(20));
       await allDone(20);
-      // One claim of 100 (held claims take at least 100), the poison job last.
-      poison = (await insertJobs(pool, [...quick(99), { type: 'crash', payload: {}, maxAttempts: 2 }])).at(-1);
+      // One claim of 200 (held claims take at least 200), the poison job last.
+      poison = (await insertJobs(pool, [...quick(199), { type: 'crash', payload: {}, maxAttempts: 2 }])).at(-1);
       assert.equal(await first.exited, 3, first.output().slice(-500));
     } finally {
       first.proc.kill('SIGKILL'); // a no-op once it died of the job
