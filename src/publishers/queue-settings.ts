@@ -10,8 +10,6 @@ import { TokenBucket } from '../token-bucket.js';
 export class QueueSettings {
   private settings = new Map<string, QueueRow>();
   private readonly buckets = new Map<string, TokenBucket>();
-  /** Live replicas serving each queue, this one included. */
-  private serving = new Map<string, number>();
   private rotation = 0;
 
   /** `served`: the queues this replica serves; empty = all. */
@@ -45,14 +43,12 @@ export class QueueSettings {
    */
   update(queues: readonly QueueRow[], liveWorkerQueues: readonly string[]): void {
     this.settings = new Map(queues.map((q) => [q.name, q]));
-    this.serving = new Map();
     for (const q of queues) {
-      const serving = Math.max(1, liveWorkerQueues.filter((list) => list === '*' || list.split(',').includes(q.name)).length);
-      this.serving.set(q.name, serving);
       if (q.ratePerSec == null) {
         this.buckets.delete(q.name);
         continue;
       }
+      const serving = Math.max(1, liveWorkerQueues.filter((list) => list === '*' || list.split(',').includes(q.name)).length);
       const share = q.ratePerSec / serving;
       // A quarter second's worth: starts spread over the second, and no one-second window
       // sees more than 1.25 × the rate. At least one job, and two where the share allows,
@@ -72,11 +68,6 @@ export class QueueSettings {
     // Rotate the starting queue so one busy queue cannot starve the others.
     const start = list.length === 0 ? 0 : this.rotation++ % list.length;
     return [...list.slice(start), ...list.slice(0, start)];
-  }
-
-  /** No other live replica serves the queue (as the last probe saw them). */
-  servedAlone(queue: string): boolean {
-    return (this.serving.get(queue) ?? Infinity) <= 1;
   }
 
   /** Jobs the queue's rate allows now (Infinity: no rate). */

@@ -207,14 +207,9 @@ export class ReadyJobsPublisher implements Pollable {
     if (moved > 0) for (const q of due) q.ready = true;
   }
 
-  /**
-   * Whether a claim may be held open (see HeldClaims): enough jobs, each holdable, no
-   * row parked, no capped queue, and no other live replica serving its queues — their
-   * claims would have to step over the held rows, locked and still in lane 0, every time.
-   */
+  /** Whether a claim may be held open (see HeldClaims): enough jobs, each holdable, no row parked, no capped queue. */
   private holdable(out: readonly ReadyRow[], parked: number, capped: readonly string[]): boolean {
-    if (out.length < HOLD_MIN_JOBS || parked > 0 || capped.length > 0 || !out.every(holdable)) return false;
-    return out.every((j) => this.settings.servedAlone(j.queue));
+    return out.length >= HOLD_MIN_JOBS && parked === 0 && capped.length === 0 && out.every(holdable);
   }
 
   private async claim(queues: readonly QueueRow[], room: number): Promise<{ claimed: ClaimedJob[]; parked: number }> {
