@@ -1,4 +1,6 @@
+import type { OpenClaim } from '../db/claim-session.js';
 import type { Database } from '../db/database.js';
+import { leasesSweepOwn } from '../db/queries/job-leases.js';
 import { jobsFinish, outcomeGroupKey, type Outcome } from '../db/queries/jobs-outcome.js';
 import { jobsMarkRunning, jobsRunningOf, type RunRef } from '../db/queries/jobs-run.js';
 import {
@@ -12,10 +14,8 @@ import { inTransaction } from '../db/transaction.js';
 import type { SluiceEvents } from '../events.js';
 import { MAX_BATCH_BYTES } from '../limits.js';
 import type { Logger } from '../observability/logger.js';
-import { Batcher } from './batcher.js';
-import type { OpenClaim } from '../db/claim-session.js';
-import { leasesSweepOwn } from '../db/queries/job-leases.js';
 import type { HeldClaims } from '../room.js';
+import { Batcher } from './batcher.js';
 import { HeldClaim } from './held-claim.js';
 import { clipText } from './outcome-encoding.js';
 
@@ -47,7 +47,7 @@ export interface StateWriterOptions {
  * start, and the outcome after; a run shorter than that writes both in its outcome
  * statement. Under load one statement carries many jobs.
  *
- * Jobs of a claim held open (see locked-batch.ts) are written by their claim instead:
+ * Jobs of a claim held open (see held-claim.ts) are written by their claim instead:
  * claim and outcome in one row write, when it closes.
  */
 export class StateWriter implements HeldClaims {
@@ -159,8 +159,9 @@ export class StateWriter implements HeldClaims {
 
   /**
    * HeldClaims: a lease of this replica may be left behind (a write that failed may have
-   * landed, and no claim holds its rows). It keeps every claim off its rows, so it is swept soon, and again
-   * until a sweep succeeds. Nothing is sent while no lease write fails.
+   * landed, and no claim holds its rows). It keeps every claim off those rows, so it is
+   * swept soon, and again until a sweep succeeds. Nothing is sent while no lease write
+   * fails.
    */
   leaseLeftBehind(): void {
     if (this.leaseSweep) return;

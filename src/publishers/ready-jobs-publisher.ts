@@ -66,7 +66,7 @@ export class ReadyJobsPublisher implements Pollable {
   private readonly cadence: PollCadence;
   private idle = true;
   private readonly cursors: ClaimCursors;
-  /** Numbers this replica's leases (unique within a life; a new life starts past the old one's). */
+  /** Numbers this replica's leases: unique within a life (a new life resolves the old one's leases before it claims). */
   private leaseSeq = Date.now();
   /** The last look stopped because prefetch was more than half full. */
   private waitingForRoom = false;
