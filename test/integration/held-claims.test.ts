@@ -84,6 +84,41 @@ describe('claims held open while quick jobs run', () => {
     }
   });
 
+  it('a cancel UPDATE of a held row waits for the close, then applies to the row as written', async () => {
+    await pool.query('DELETE FROM jobs');
+    const daemon = await startDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'holder-3', SLUICE_CONCURRENCY: '300', SLUICE_RATE: '100000' }));
+    try {
+      await insertJobs(pool, quick(20));
+      await allDone(20);
+      // Quick so far, so the claim of these 300 is held; each runs 150 ms.
+      await insertJobs(pool, quick(300, 'sleep', { ms: 150 }));
+      const lease = await waitFor(async () => (await rows("SELECT ids FROM job_leases WHERE worker = 'holder-3'"))[0], {
+        intervalMs: 5,
+        message: 'a held claim',
+      });
+      const id = idsOf(lease).at(-1)!;
+      const [before] = await rows('SELECT status, worker FROM jobs WHERE id = ?', [id]);
+      assert.deepEqual({ ...before }, { status: 'pending', worker: null }, 'a held row reads pending with no worker');
+      const conn = await pool.getConnection();
+      try {
+        await conn.query('SET SESSION innodb_lock_wait_timeout = 5');
+        await conn.query('UPDATE jobs SET cancel_requested_at = NOW(3) WHERE id = ?', [id]);
+        const [[after]] = (await conn.query('SELECT status, worker FROM jobs WHERE id = ?', [id])) as unknown as [[{ status: string; worker: string | null }]];
+        assert.notEqual(after.status, 'pending', 'the UPDATE waited for the close');
+        assert.equal(after.worker, 'holder-3');
+      } finally {
+        conn.release();
+      }
+      const job = await waitFor(async () => (await rows("SELECT status, error FROM jobs WHERE id = ? AND status IN ('done', 'cancelled')", [id]))[0], {
+        message: 'the job ended',
+      });
+      if (job.status === 'cancelled') assert.match(String(job.error), /cancel/);
+      await waitFor(async () => (await count("SELECT COUNT(*) AS n FROM jobs WHERE status NOT IN ('done', 'cancelled')")) === 0, { message: 'every job ended' });
+    } finally {
+      await daemon.stop();
+    }
+  });
+
   it('SLUICE_CLAIM_HOLD_MS=0 never holds a claim', async () => {
     await pool.query('DELETE FROM jobs');
     const daemon = await startDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'no-holder', SLUICE_CLAIM_HOLD_MS: '0', SLUICE_RATE: '100000' }));
