@@ -106,8 +106,8 @@ export class JobRunner implements Room, HeldRunsView {
 
   /**
    * Room: a guess from recent runs, erring long. The jobs queue behind the ones held here
-   * (running or waiting), run `concurrency` at a time (at least 0.1 ms each: the runner's own cost)
-   * and wait for tokens at the set rate.
+   * (running or waiting), run `concurrency` at a time (at least 0.1 ms each: the runner's
+   * own cost) and wait for tokens at the set rate.
    */
   endsWithin(n: number, withinMs: number): boolean {
     const typical = this.executor.typicalRunMs;

@@ -8,6 +8,7 @@ import { migrate } from '../../src/db/migrate.js';
 import { StateWriter } from '../../src/consumers/state-writer.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { closeFixtures, spawnDaemon, startDaemon, statementCount, testEnv, waitForWorker } from '../helpers/daemon.js';
+import type { Daemon } from '../../src/daemon.js';
 import { freshDatabase, queriesOn, waitFor, type FreshDatabase } from '../helpers/database.js';
 import { insertJobs, jobsByStatus } from '../helpers/factory.js';
 
@@ -25,6 +26,23 @@ async function allDone(n: number, timeoutMs = 30_000): Promise<void> {
   await waitFor(async () => (await jobsByStatus(pool)).done === n, { timeoutMs, message: `${n} jobs done: ${JSON.stringify(await jobsByStatus(pool))}` });
 }
 
+/**
+ * An in-process daemon on an emptied jobs table that has run 20 quick jobs: it knows runs
+ * are quick, so its next claims of 200 or more may be held (the first claim never is).
+ */
+async function warmDaemon(extra: Record<string, string>): Promise<Daemon> {
+  await pool.query('DELETE FROM jobs');
+  const daemon = await startDaemon(testEnv(db.url, { SLUICE_RATE: '100000', ...extra }));
+  try {
+    await insertJobs(pool, quick(20));
+    await allDone(20);
+  } catch (err) {
+    await daemon.stop();
+    throw err;
+  }
+  return daemon;
+}
+
 describe('claims held open while quick jobs run', () => {
   before(async () => {
     db = await freshDatabase('held');
@@ -39,13 +57,10 @@ describe('claims held open while quick jobs run', () => {
   });
 
   it('writes each quick plain job once, pending → done, with everything the two writes would have said', async () => {
-    await pool.query('DELETE FROM jobs');
-    const daemon = await startDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'holder', SLUICE_CONCURRENCY: '100', SLUICE_PREFETCH: '250', SLUICE_RATE: '100000' }));
+    const daemon = await warmDaemon({ SLUICE_WORKER_ID: 'holder', SLUICE_CONCURRENCY: '100', SLUICE_PREFETCH: '250' });
     try {
-      // The first claim goes the usual way: how long runs take is not known yet.
-      await insertJobs(pool, quick(20));
-      await allDone(20);
       const claimedBefore = await statementCount(daemon, 'jobsMarkQueued');
+      // warmDaemon's first claim went the usual way: how long runs take was not known yet.
       await insertJobs(pool, quick(1000));
       await allDone(1020);
       const held = await statementCount(daemon, 'jobsFinishHeld');
@@ -65,11 +80,8 @@ describe('claims held open while quick jobs run', () => {
   });
 
   it('a job that fails under a held claim is written running, then failed the usual way', async () => {
-    await pool.query('DELETE FROM jobs');
-    const daemon = await startDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'holder-2', SLUICE_CONCURRENCY: '100', SLUICE_RATE: '100000' }));
+    const daemon = await warmDaemon({ SLUICE_WORKER_ID: 'holder-2', SLUICE_CONCURRENCY: '100' });
     try {
-      await insertJobs(pool, quick(20));
-      await allDone(20);
       // A claim of 250 (held claims take at least 200), one of them refused.
       const ids = await insertJobs(pool, [...quick(249), { type: 'refuse', payload: {} }]);
       const bad = ids.at(-1);
@@ -85,11 +97,8 @@ describe('claims held open while quick jobs run', () => {
   });
 
   it('a cancel UPDATE of a held row waits for the close, then applies to the row as written', async () => {
-    await pool.query('DELETE FROM jobs');
-    const daemon = await startDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'holder-3', SLUICE_CONCURRENCY: '300', SLUICE_RATE: '100000' }));
+    const daemon = await warmDaemon({ SLUICE_WORKER_ID: 'holder-3', SLUICE_CONCURRENCY: '300' });
     try {
-      await insertJobs(pool, quick(20));
-      await allDone(20);
       // Quick so far, so the claim of these 300 is held; each runs 150 ms.
       await insertJobs(pool, quick(300, 'sleep', { ms: 150 }));
       const lease = await waitFor(async () => (await rows("SELECT ids FROM job_leases WHERE worker = 'holder-3'"))[0], {
@@ -120,11 +129,8 @@ describe('claims held open while quick jobs run', () => {
   });
 
   it('SLUICE_CLAIM_HOLD_MS=0 never holds a claim', async () => {
-    await pool.query('DELETE FROM jobs');
-    const daemon = await startDaemon(testEnv(db.url, { SLUICE_WORKER_ID: 'no-holder', SLUICE_CLAIM_HOLD_MS: '0', SLUICE_RATE: '100000' }));
+    const daemon = await warmDaemon({ SLUICE_WORKER_ID: 'no-holder', SLUICE_CLAIM_HOLD_MS: '0' });
     try {
-      await insertJobs(pool, quick(20));
-      await allDone(20);
       await insertJobs(pool, quick(200));
       await allDone(220);
       assert.equal(await statementCount(daemon, 'leaseWrite'), 0);
