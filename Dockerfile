@@ -5,7 +5,7 @@
 # images cannot be pulled there.
 ARG BASE_IMAGE=node:24-bookworm-slim
 
-# ---- build: every dependency, then TypeScript → dist/ ----------------------------------
+# ---- build: every dependency, then TypeScript → dist/ and the bundle dist/main.js -------
 # (RUN --mount needs BuildKit with docker; podman and buildah have it built in.)
 FROM ${BASE_IMAGE} AS build
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false
@@ -16,6 +16,7 @@ RUN --mount=type=cache,target=/root/.npm \
     npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY scripts/bundle.ts ./scripts/
 RUN npm run build
 
 # ---- prod-deps: production dependencies only -------------------------------------------

@@ -107,13 +107,14 @@ export class JobRunner implements Room, HeldRunsView {
   /**
    * Room: a guess from recent runs, erring long. The jobs queue behind the ones held here
    * (running or waiting), run `concurrency` at a time (at least 0.1 ms each: the runner's
-   * own cost) and wait for tokens at the set rate.
+   * own cost) and wait for tokens at the set rate. Before any run has ended the rate alone
+   * decides: a first claim of a backlog of quick jobs is held too, and if its jobs are
+   * slow after all, the close writes them as they are (running, queued) a little later.
    */
   endsWithin(n: number, withinMs: number): boolean {
-    const typical = this.executor.typicalRunMs;
-    if (this.stopping || typical === undefined || n > this.opts.limiter.maxBatch) return false;
+    if (this.stopping || n > this.opts.limiter.maxBatch) return false;
     const rounds = Math.ceil((this.held.queuedCount + this.held.runningCount + n) / this.opts.concurrency);
-    const estimateMs = rounds * Math.max(typical, 0.1) + (1000 * n) / this.opts.limiter.rate;
+    const estimateMs = rounds * Math.max(this.executor.typicalRunMs ?? 0, 0.1) + (1000 * n) / this.opts.limiter.rate;
     return estimateMs <= withinMs;
   }
 

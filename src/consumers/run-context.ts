@@ -37,15 +37,11 @@ export function currentJobId(): number | undefined {
 export function runInContext(entry: HeldRun, attempt: number, deps: RunContextDeps): Promise<Settlement> {
   const { job } = entry;
   return new Promise<Settlement>((resolve) => {
-    let done = false;
-    // Made on first use: most handlers never report progress.
-    let progress: ProgressReporter | undefined;
+    const ctx = new RunContext(entry, attempt, deps);
     deps.deadlines.start(entry, job.effectiveTimeoutMs);
     entry.settle = (s) => {
-      if (done) return;
-      done = true;
+      if (!endRun(ctx)) return;
       deps.deadlines.clear(entry);
-      progress?.stop();
       resolve(s);
     };
     if (entry.pendingInterruption) {
@@ -63,32 +59,19 @@ export function runInContext(entry: HeldRun, attempt: number, deps: RunContextDe
       resumed: job.resumed,
       childCount: job.childCount,
     };
-    const { db, worker, logger } = deps;
-    const ctx = new RunContext(
-      entry,
-      () => logger.child({ job_id: job.id, queue: job.queue, type: job.type, attempt }),
-      (pct) => {
-        if (!done) (progress ??= new ProgressReporter(db, worker, { id: job.id, attempts: job.attempts }, logger)).report(pct);
-      },
-      () => childrenOf(db, job.id),
-      (jobs, options = {}) => {
-        if (done) return Promise.reject(new Error('ctx.enqueue called after the run ended; nothing was inserted'));
-        if (entry.controller?.signal.aborted) return Promise.reject(new Error('ctx.enqueue called after the run was stopped; nothing was inserted'));
-        const p = enqueueJobs(db, jobs, options, { worker, run: { id: job.id, attempts: job.attempts } }).then((ids) => {
-          if (options.wait) entry.parked = true;
-          return ids;
-        });
-        (entry.enqueues ??= new Set()).add(p);
-        void p.catch(() => undefined).finally(() => entry.enqueues?.delete(p));
-        return p;
-      },
-    );
     // A module's handler runs inside the job's async context, so an uncaught exception it
     // causes names the job. Built-ins never need it (on Node 20 the context costs every
-    // promise a hook).
-    const work = handler
-      ? Promise.resolve().then(() => (deps.registry.isFromModule(job.type) ? currentJob.run(job.id, () => handler(info, ctx)) : handler(info, ctx)))
-      : Promise.reject(new PermanentJobError(`no handler for job type "${job.type}" (known: ${deps.registry.types().join(', ')})`));
+    // promise a hook). A handler that throws before its first await rejects like one after.
+    let work: Promise<unknown>;
+    if (!handler) {
+      work = Promise.reject(new PermanentJobError(`no handler for job type "${job.type}" (known: ${deps.registry.types().join(', ')})`));
+    } else {
+      try {
+        work = Promise.resolve(deps.registry.isFromModule(job.type) ? currentJob.run(job.id, () => handler(info, ctx)) : handler(info, ctx));
+      } catch (err) {
+        work = Promise.reject(coerceError(err));
+      }
+    }
     work.then(
       (result) => entry.settle?.({ kind: 'done', result }),
       (err: unknown) => entry.settle?.({ kind: 'error', error: coerceError(err) }),
@@ -96,27 +79,40 @@ export function runInContext(entry: HeldRun, attempt: number, deps: RunContextDe
   });
 }
 
+/** The run settled: progress stops, enqueue refuses. False when it had already. (Not a method: a handler holds ctx.) */
+let endRun: (ctx: RunContext) => boolean;
+
 /**
- * A run's `ctx`. `signal` and `log` are getters made on first use (most handlers read
- * neither); they live on the class because an object literal with getters costs about
- * 1 µs to build on every run, a class instance some ns. progress, children and enqueue
- * are own functions, so they work detached (`const { progress } = ctx`). What the run
- * holds is in # fields: a handler cannot reach it.
+ * A run's `ctx`. Every member is made on first use (most handlers touch none), as a getter
+ * on the class: an object literal with getters costs about 1 µs to build on every run, a
+ * class instance some ns. progress, children and enqueue are functions of their own, so
+ * they work detached (`const { progress } = ctx`). What the run holds is in # fields: a
+ * handler cannot reach it.
  */
 class RunContext implements JobContext {
   readonly #entry: HeldRun;
-  readonly #makeLog: () => Logger;
+  readonly #attempt: number;
+  readonly #deps: RunContextDeps;
+  #ended = false;
   #log: Logger | undefined;
+  #reporter: ProgressReporter | undefined;
+  #progress: JobContext['progress'] | undefined;
+  #children: JobContext['children'] | undefined;
+  #enqueue: JobContext['enqueue'] | undefined;
 
-  constructor(
-    entry: HeldRun,
-    makeLog: () => Logger,
-    readonly progress: JobContext['progress'],
-    readonly children: JobContext['children'],
-    readonly enqueue: JobContext['enqueue'],
-  ) {
+  constructor(entry: HeldRun, attempt: number, deps: RunContextDeps) {
     this.#entry = entry;
-    this.#makeLog = makeLog;
+    this.#attempt = attempt;
+    this.#deps = deps;
+  }
+
+  static {
+    endRun = (ctx) => {
+      if (ctx.#ended) return false;
+      ctx.#ended = true;
+      ctx.#reporter?.stop();
+      return true;
+    };
   }
 
   get signal(): AbortSignal {
@@ -124,6 +120,36 @@ class RunContext implements JobContext {
   }
 
   get log(): Logger {
-    return (this.#log ??= this.#makeLog());
+    const { job } = this.#entry;
+    return (this.#log ??= this.#deps.logger.child({ job_id: job.id, queue: job.queue, type: job.type, attempt: this.#attempt }));
+  }
+
+  get progress(): JobContext['progress'] {
+    return (this.#progress ??= (pct) => {
+      if (this.#ended) return;
+      const { db, worker, logger } = this.#deps;
+      const { job } = this.#entry;
+      (this.#reporter ??= new ProgressReporter(db, worker, { id: job.id, attempts: job.attempts }, logger)).report(pct);
+    });
+  }
+
+  get children(): JobContext['children'] {
+    return (this.#children ??= () => childrenOf(this.#deps.db, this.#entry.job.id));
+  }
+
+  get enqueue(): JobContext['enqueue'] {
+    return (this.#enqueue ??= (jobs, options = {}) => {
+      const entry = this.#entry;
+      if (this.#ended) return Promise.reject(new Error('ctx.enqueue called after the run ended; nothing was inserted'));
+      if (entry.controller?.signal.aborted) return Promise.reject(new Error('ctx.enqueue called after the run was stopped; nothing was inserted'));
+      const { job } = entry;
+      const p = enqueueJobs(this.#deps.db, jobs, options, { worker: this.#deps.worker, run: { id: job.id, attempts: job.attempts } }).then((ids) => {
+        if (options.wait) entry.parked = true;
+        return ids;
+      });
+      (entry.enqueues ??= new Set()).add(p);
+      void p.catch(() => undefined).finally(() => entry.enqueues?.delete(p));
+      return p;
+    });
   }
 }

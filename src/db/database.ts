@@ -64,6 +64,9 @@ export function poolOptionsFromUrl(url: string, connectionLimit = 10): PoolOptio
     connectTimeout: 5_000,
     enableKeepAlive: true,
     multipleStatements: false,
+    // sluice never prepares a statement (query(), not execute()); mysql2 sizes four arrays
+    // of every connection by this (16,000 by default: half a megabyte each, all kept by GC).
+    maxPreparedStatements: 1,
     waitForConnections: true,
     queueLimit: 0,
   };
@@ -98,8 +101,8 @@ export class Database implements Executor {
 
   /** A fresh dedicated connection (leadership, claims, migrations), outside the pool. */
   async connect(): Promise<mysql.Connection> {
-    const { host, port, user, password, database, charset, dateStrings, connectTimeout, enableKeepAlive } = this.options;
-    return mysql.createConnection({ host, port, user, password, database, charset, dateStrings, connectTimeout, enableKeepAlive });
+    const { host, port, user, password, database, charset, dateStrings, connectTimeout, enableKeepAlive, maxPreparedStatements } = this.options;
+    return mysql.createConnection({ host, port, user, password, database, charset, dateStrings, connectTimeout, enableKeepAlive, maxPreparedStatements });
   }
 
   async end(): Promise<void> {

@@ -1,10 +1,11 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { DeferredCounter } from './deferred-counter.js';
+import { DeferredHistogram } from './deferred-histogram.js';
 
 /**
  * Every metric sluice exports, declared in one place. Labels are bounded: queue, type,
- * outcome and statement kind, never a job id. The per-job counters sum in memory until a
- * scrape reads them (DeferredCounter).
+ * outcome and statement kind, never a job id. The per-job counters and histograms sum in
+ * memory until a scrape reads them (DeferredCounter, DeferredHistogram).
  */
 export class Metrics {
   readonly registry = new Registry();
@@ -23,14 +24,14 @@ export class Metrics {
     labelNames: ['queue', 'type', 'outcome'] as const,
     registers: [this.registry],
   });
-  readonly jobDuration = new Histogram({
+  readonly jobDuration = new DeferredHistogram({
     name: 'sluice_job_duration_seconds',
     help: 'Handler run time, by queue, type and outcome.',
     labelNames: ['queue', 'type', 'outcome'] as const,
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900],
     registers: [this.registry],
   });
-  readonly pickupLatency = new Histogram({
+  readonly pickupLatency = new DeferredHistogram({
     name: 'sluice_job_pickup_seconds',
     help: 'From a job becoming due (run_at) to its claim, as seen by the claimer.',
     labelNames: ['queue'] as const,
@@ -60,7 +61,7 @@ export class Metrics {
     help: 'Jobs running in this replica.',
     registers: [this.registry],
   });
-  readonly limiterWait = new Histogram({
+  readonly limiterWait = new DeferredHistogram({
     name: 'sluice_limiter_wait_seconds',
     help: 'Time a claimed job waited for a rate token and a concurrency slot.',
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],

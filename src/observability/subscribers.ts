@@ -55,22 +55,26 @@ export function subscribeLogs(events: SluiceEvents, logger: Logger): void {
 /** Metrics from the same events. */
 export function subscribeMetrics(events: SluiceEvents, metrics: Metrics, labels: MetricLabels): void {
   const series = new JobSeries();
+  const queueLabels = new Map<string, { queue: string }>();
+  const noLabels = {};
   events.on('jobs:claimed', ({ queue, jobs, durationMs }) => {
     metrics.claimBatch.observe(jobs.length);
     metrics.claimDuration.observe(durationMs / 1000);
-    const histogram = metrics.pickupLatency.labels({ queue: labels.queue(queue) });
-    for (const j of jobs) histogram.observe(Math.max(0, j.waitedMs) / 1000);
+    const q = labels.queue(queue);
+    let l = queueLabels.get(q);
+    if (!l) queueLabels.set(q, (l = { queue: q }));
+    for (const j of jobs) metrics.pickupLatency.add(l, Math.max(0, j.waitedMs) / 1000);
   });
   events.on('job:started', ({ job, limiterWaitMs }) => {
     metrics.jobsStarted.add(series.of(labels.queue(job.queue), labels.type(job.type)).labels);
-    metrics.limiterWait.observe(limiterWaitMs / 1000);
+    metrics.limiterWait.add(noLabels, limiterWaitMs / 1000);
     metrics.running.inc();
   });
   events.on('job:finished', ({ job, outcome, durationMs }) => {
     const l = series.of(labels.queue(job.queue), labels.type(job.type)).outcome(outcome);
     metrics.running.dec();
     metrics.jobsFinished.add(l);
-    metrics.jobDuration.observe(l, durationMs / 1000);
+    metrics.jobDuration.add(l, durationMs / 1000);
   });
   events.on('job:cancelled-before-start', ({ job }) =>
     metrics.jobsFinished.add(series.of(labels.queue(job.queue), labels.type(job.type)).outcome('cancelled')),
@@ -98,7 +102,7 @@ export function subscribeMetrics(events: SluiceEvents, metrics: Metrics, labels:
 
 /**
  * The label objects of each (queue, type) series and its outcomes, made once: a job's
- * metrics build none, and DeferredCounter keys its sums by them. Bounded, since queue and
+ * metrics build none, and DeferredCounter and DeferredHistogram key their sums by them. Bounded, since queue and
  * type are already the bounded label values (MetricLabels).
  */
 class JobSeries {

@@ -28,7 +28,7 @@ async function allDone(n: number, timeoutMs = 30_000): Promise<void> {
 
 /**
  * An in-process daemon on an emptied jobs table that has run 20 quick jobs: it knows runs
- * are quick, so its next claims of 200 or more may be held (the first claim never is).
+ * are quick, so its next claims of 200 or more may be held.
  */
 async function warmDaemon(extra: Record<string, string>): Promise<Daemon> {
   await pool.query('DELETE FROM jobs');
@@ -60,7 +60,7 @@ describe('claims held open while quick jobs run', () => {
     const daemon = await warmDaemon({ SLUICE_WORKER_ID: 'holder', SLUICE_CONCURRENCY: '100', SLUICE_PREFETCH: '250' });
     try {
       const claimedBefore = await statementCount(daemon, 'jobsMarkQueued');
-      // warmDaemon's first claim went the usual way: how long runs take was not known yet.
+      // warmDaemon's claim of 20 went the usual way (held claims take at least 200).
       await insertJobs(pool, quick(1000));
       await allDone(1020);
       const held = await statementCount(daemon, 'jobsFinishHeld');
