@@ -29,6 +29,9 @@ import { VERSION } from './version.js';
  */
 export const WRITER_STUCK_MS = 60_000;
 
+/** How long the claim loop runs alone after start-up before the other loops start. */
+const FIRST_CLAIM_ALONE_MS = 50;
+
 /** How long a stop keeps retrying hand-backs and outcome writes through a database blip. */
 const HAND_BACK_MS = 10_000;
 
@@ -222,10 +225,14 @@ export class Daemon {
     this.pipeline = pipeline;
     this.metrics.channelSize = () => pipeline.channel.size;
     pipeline.runner.start();
-    for (const [name, poller] of Object.entries(pipeline.pollers)) {
-      this.pollers[name] = poller;
-      poller.start();
-    }
+    Object.assign(this.pollers, pipeline.pollers);
+    // The claim loop first, the others a moment later: the first claim after start-up has
+    // the database to itself (every loop's first look opens a connection and sends a query).
+    pipeline.pollers.ready?.start();
+    const startRest = setTimeout(() => {
+      if (!this.stopping) for (const [name, poller] of Object.entries(pipeline.pollers)) if (name !== 'ready') poller.start();
+    }, FIRST_CLAIM_ALONE_MS);
+    this.timers.push(startRest);
     this.metrics.ready.set(this.isReady() ? 1 : 0);
     logger.info({ concurrency: config.concurrency, rate: config.rate, prefetch: config.prefetch }, 'sluice ready');
   }

@@ -57,7 +57,8 @@ describe('claims held open while quick jobs run', () => {
   });
 
   it('writes each quick plain job once, pending → done, with everything the two writes would have said', async () => {
-    const daemon = await warmDaemon({ SLUICE_WORKER_ID: 'holder', SLUICE_CONCURRENCY: '100', SLUICE_PREFETCH: '250' });
+    // As many slots as prefetch: the room frees whole, so every claim takes 250 and may be held.
+    const daemon = await warmDaemon({ SLUICE_WORKER_ID: 'holder', SLUICE_CONCURRENCY: '250', SLUICE_PREFETCH: '250' });
     try {
       const claimedBefore = await statementCount(daemon, 'jobsMarkQueued');
       // warmDaemon's claim of 20 went the usual way (held claims take at least 200).
