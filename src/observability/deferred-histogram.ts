@@ -34,6 +34,7 @@ export class DeferredHistogram<T extends string> extends Histogram<T> {
   }
 
   add(labels: Labels<T>, value: number): void {
+    if (!Number.isFinite(value)) return; // observe would throw; a metric never stops a job
     let p = this.pending.get(labels);
     if (!p) this.pending.set(labels, (p = { counts: new Float64Array(this.bounds.length), sum: 0, count: 0 }));
     let i = 0;
