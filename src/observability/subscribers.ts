@@ -55,14 +55,11 @@ export function subscribeLogs(events: SluiceEvents, logger: Logger): void {
 /** Metrics from the same events. */
 export function subscribeMetrics(events: SluiceEvents, metrics: Metrics, labels: MetricLabels): void {
   const series = new JobSeries();
-  const queueLabels = new Map<string, { queue: string }>();
   const noLabels = {};
   events.on('jobs:claimed', ({ queue, jobs, durationMs }) => {
     metrics.claimBatch.observe(jobs.length);
     metrics.claimDuration.observe(durationMs / 1000);
-    const q = labels.queue(queue);
-    let l = queueLabels.get(q);
-    if (!l) queueLabels.set(q, (l = { queue: q }));
+    const l = series.ofQueue(labels.queue(queue));
     for (const j of jobs) metrics.pickupLatency.add(l, Math.max(0, j.waitedMs) / 1000);
   });
   events.on('job:started', ({ job, limiterWaitMs }) => {
@@ -101,12 +98,20 @@ export function subscribeMetrics(events: SluiceEvents, metrics: Metrics, labels:
 }
 
 /**
- * The label objects of each (queue, type) series and its outcomes, made once: a job's
- * metrics build none, and DeferredCounter and DeferredHistogram key their sums by them. Bounded, since queue and
- * type are already the bounded label values (MetricLabels).
+ * The label objects of each queue, (queue, type) series and its outcomes, made once: a
+ * job's metrics build none, and DeferredCounter and DeferredHistogram key their sums by
+ * them. Bounded, since queue and type are already the bounded label values (MetricLabels).
  */
 class JobSeries {
   private readonly byQueue = new Map<string, Map<string, Series>>();
+  private readonly queues = new Map<string, { queue: string }>();
+
+  /** The labels of a per-queue series (pickup latency). */
+  ofQueue(queue: string): { queue: string } {
+    let l = this.queues.get(queue);
+    if (!l) this.queues.set(queue, (l = { queue }));
+    return l;
+  }
 
   of(queue: string, type: string): Series {
     let byType = this.byQueue.get(queue);
