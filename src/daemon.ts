@@ -20,7 +20,7 @@ import { subscribeLogs, subscribeMetrics } from './observability/subscribers.js'
 import { HeartbeatPublisher } from './publishers/heartbeat-publisher.js';
 import type { Poller } from './publishers/poller.js';
 import { buildPipeline, type Pipeline } from './pipeline.js';
-import { retryStartUpStep, untilDatabase } from './start-up.js';
+import { retryStartUpStep, untilDatabase, type StartUpOptions } from './start-up.js';
 import { VERSION } from './version.js';
 
 /**
@@ -180,13 +180,6 @@ export class Daemon {
       version: VERSION,
       queues: config.queues.length ? config.queues.join(',') : '*',
     };
-    // A restarted container keeps its pod name: whatever its previous life held is orphaned.
-    // Rows of a claim it held open when it died read pending: they go back as reclaimed.
-    const leased = await retryStartUpStep('recover-leases', () => leasesResolveOf(this.db, [config.workerId]), startUp);
-    if (leased > 0) logger.warn({ reclaimed: leased }, 'jobs of a claim this worker id held open in a previous life are reclaimed');
-    const orphans = await retryStartUpStep('recover-orphans', () => jobsRescueOf(this.db, [config.workerId], 'worker restarted while running it'), startUp);
-    if (orphans.rescued + orphans.requeued > 0) logger.warn({ ...orphans }, 'recovered jobs of this worker id from a previous life');
-
     const heartbeat = new HeartbeatPublisher({
       db: this.db,
       identity,
@@ -195,22 +188,13 @@ export class Daemon {
       logger,
       onStale: () => this.pipeline?.runner.abandonAll(),
     });
-    const staleCheck = setInterval(() => heartbeat.checkStale(), Math.max(10, Math.floor(config.heartbeatMs / 4)));
-    staleCheck.unref();
-    this.timers.push(staleCheck);
-    await retryStartUpStep('register', () => heartbeat.register(), startUp);
-
-    // Lease: renewed every heartbeat, valid for half the dead-after span.
-    // MySQL lock: followers try every half dead-after span (a dead leader's lock is free the
-    // moment its session ends); the leader re-checks rarely (a lost session is reported at
-    // once anyway, and two leaders for a while only repeat fenced, idempotent sweeps).
-    // Idle, leadership costs next to no statement.
-    const timings = inKubernetesCluster()
-      ? { renewIntervalMs: config.heartbeatMs, leaseDurationMs: Math.max(1000, 3 * config.heartbeatMs, Math.floor(config.deadAfterMs / 2)) }
-      : { renewIntervalMs: Math.floor(config.deadAfterMs / 2), leaderCheckIntervalMs: 10 * config.deadAfterMs };
-    this.leader = this.options.leader ?? (await createLeader({ identity: config.workerId, mysql: this.db.options, namespace: config.namespace, logger, ...timings }));
-    this.leader.onChange((leader) => this.events.emit('leader:changed', { leader }));
-    await this.leader.start();
+    // Recovery, registration and the leader election touch different rows and connections:
+    // side by side, the first claim comes a few round trips sooner. Both settle before
+    // start-up goes on or fails, so that stop() finds the leader it must stop.
+    const [registered, elected] = await Promise.allSettled([this.recoverAndRegister(heartbeat, startUp), this.startLeader()]);
+    if (registered.status === 'rejected') throw registered.reason;
+    if (elected.status === 'rejected') throw elected.reason;
+    const leader = elected.value;
 
     const pipeline = buildPipeline({
       config,
@@ -218,7 +202,7 @@ export class Daemon {
       registry: this.registry,
       events: this.events,
       logger,
-      leader: this.leader,
+      leader,
       heartbeat,
       canStart: () => this.dbHealthy && this.pipeline?.writer.stuckForMs() === 0,
     });
@@ -235,6 +219,38 @@ export class Daemon {
     this.timers.push(startRest);
     this.metrics.ready.set(this.isReady() ? 1 : 0);
     logger.info({ concurrency: config.concurrency, rate: config.rate, prefetch: config.prefetch }, 'sluice ready');
+  }
+
+  /** What this worker id held in a previous life goes back; then the replica registers. */
+  private async recoverAndRegister(heartbeat: HeartbeatPublisher, startUp: StartUpOptions): Promise<void> {
+    const { config, logger } = this;
+    // A restarted container keeps its pod name: whatever its previous life held is orphaned.
+    // Rows of a claim it held open when it died read pending: they go back as reclaimed.
+    const leased = await retryStartUpStep('recover-leases', () => leasesResolveOf(this.db, [config.workerId]), startUp);
+    if (leased > 0) logger.warn({ reclaimed: leased }, 'jobs of a claim this worker id held open in a previous life are reclaimed');
+    const orphans = await retryStartUpStep('recover-orphans', () => jobsRescueOf(this.db, [config.workerId], 'worker restarted while running it'), startUp);
+    if (orphans.rescued + orphans.requeued > 0) logger.warn({ ...orphans }, 'recovered jobs of this worker id from a previous life');
+    const staleCheck = setInterval(() => heartbeat.checkStale(), Math.max(10, Math.floor(config.heartbeatMs / 4)));
+    staleCheck.unref();
+    this.timers.push(staleCheck);
+    await retryStartUpStep('register', () => heartbeat.register(), startUp);
+  }
+
+  private async startLeader(): Promise<Leader> {
+    const { config, logger } = this;
+    // Lease: renewed every heartbeat, valid for half the dead-after span.
+    // MySQL lock: followers try every half dead-after span (a dead leader's lock is free the
+    // moment its session ends); the leader re-checks rarely (a lost session is reported at
+    // once anyway, and two leaders for a while only repeat fenced, idempotent sweeps).
+    // Idle, leadership costs next to no statement.
+    const timings = inKubernetesCluster()
+      ? { renewIntervalMs: config.heartbeatMs, leaseDurationMs: Math.max(1000, 3 * config.heartbeatMs, Math.floor(config.deadAfterMs / 2)) }
+      : { renewIntervalMs: Math.floor(config.deadAfterMs / 2), leaderCheckIntervalMs: 10 * config.deadAfterMs };
+    this.leader = this.options.leader ?? (await createLeader({ identity: config.workerId, mysql: this.db.options, namespace: config.namespace, logger, ...timings }));
+    const leader = this.leader;
+    leader.onChange((leading) => this.events.emit('leader:changed', { leader: leading }));
+    await leader.start();
+    return leader;
   }
 
   private async doStop(graceMs: number): Promise<void> {

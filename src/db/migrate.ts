@@ -22,6 +22,11 @@ export interface MigrationResult {
  */
 export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<MigrationResult> {
   const files = await migrationFiles(dir);
+  // Every start but the first finds nothing to apply: one read through the pool, without
+  // the lock or a connection of its own. Files are only ever added, so a set that holds
+  // every file's version has nothing left to do.
+  const known = await appliedVersions(db);
+  if (known !== undefined && files.every((f) => known.has(versionOf(f)))) return { applied: [], current: Math.max(0, ...known) };
   const conn = await db.connect();
   const lock = `sluice:migrate:${db.databaseName}`;
   try {
@@ -37,7 +42,7 @@ export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<Migra
     const applied: string[] = [];
     let current = Math.max(0, ...done);
     for (const file of files) {
-      const version = Number(file.split('_')[0]);
+      const version = versionOf(file);
       if (done.has(version)) continue;
       for (const statement of splitStatements(await readFile(`${dir}/${file}`, 'utf8'))) await conn.query(statement);
       await conn.query('INSERT INTO sluice_migrations (version, name) VALUES (?, ?)', [version, file]);
@@ -52,6 +57,21 @@ export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<Migra
 }
 
 /** The `NNN_name.sql` files of `dir`, in the order they apply. */
+/** The versions recorded as applied; undefined before the first migration made the table. */
+async function appliedVersions(db: Database): Promise<Set<number> | undefined> {
+  try {
+    const rows = await db.run<Array<{ version: number }>>('migrationsApplied', 'SELECT version FROM sluice_migrations');
+    return new Set(rows.map((r) => Number(r.version)));
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ER_NO_SUCH_TABLE') return undefined;
+    throw err;
+  }
+}
+
+function versionOf(file: string): number {
+  return Number(file.split('_')[0]);
+}
+
 export async function migrationFiles(dir = MIGRATIONS_DIR): Promise<string[]> {
   return (await readdir(dir)).filter((f) => /^\d+_[\w-]+\.sql$/.test(f)).sort();
 }
