@@ -28,16 +28,6 @@ import type { Outcome } from '../db/queries/jobs-outcome.js';
 import type { RunRef } from '../db/queries/jobs-run.js';
 import { inTransaction } from '../db/transaction.js';
 
-interface Started {
-  run: RunRef;
-  resolve: (ours: boolean) => void;
-}
-
-interface Ended {
-  outcome: Outcome;
-  resolve: () => void;
-}
-
 export interface HeldClaimOptions {
   db: Database;
   worker: string;
@@ -56,16 +46,24 @@ export interface HeldClaimOptions {
 
 export class HeldClaim {
   closed = false;
-  private readonly starts = new Map<number, Started>();
-  private readonly ended = new Map<number, Ended>();
+  /** Runs started and not ended, by job id. */
+  private readonly starts = new Map<number, RunRef>();
+  /** How the ended runs ended, by job id. */
+  private readonly ended = new Map<number, Outcome>();
   private readonly timer: NodeJS.Timeout;
   private settle$: () => void = () => undefined;
+  private written$: () => void = () => undefined;
   /** The runner let its jobs go: those not started stay pending. */
   private handingBack = false;
   /** performance.now() since the close's writes have been failing. */
   private failingSince: number | undefined;
   /** Resolves once the close committed or fell back: writes of its jobs wait for it. */
   readonly settled = new Promise<void>((r) => (this.settle$ = r));
+  /**
+   * Resolves once every start and outcome it took is written or passed on: one promise
+   * for all its jobs, none of their own (a claim holds hundreds).
+   */
+  readonly written = new Promise<void>((r) => (this.written$ = r));
 
   constructor(private readonly opts: HeldClaimOptions) {
     this.timer = setTimeout(() => void this.close(), opts.holdMs);
@@ -84,26 +82,23 @@ export class HeldClaim {
     return this.failingSince === undefined ? 0 : performance.now() - this.failingSince;
   }
 
-  /** A run started: resolves (true) once the close has written its row. */
-  start(run: RunRef): Promise<boolean> {
-    return new Promise((resolve) => this.starts.set(run.id, { run, resolve }));
+  /**
+   * A run started: the close writes its row, `running` if it has not ended by then. The
+   * row is locked by this claim's transaction, so the run is ours: nothing to wait for.
+   */
+  start(run: RunRef): void {
+    this.starts.set(run.id, run);
   }
 
   /** The run ended before the close: its outcome carries the start (see StateWriter.withdrawStart). */
   withdrawStart(run: RunRef): boolean {
-    const s = this.starts.get(run.id);
-    if (!s) return false;
-    this.starts.delete(run.id);
-    s.resolve(true);
-    return true;
+    return this.starts.delete(run.id);
   }
 
-  /** Records how a run ended; the last one closes the claim. */
-  finish(outcome: Outcome): Promise<void> {
-    return new Promise((resolve) => {
-      this.ended.set(outcome.id, { outcome, resolve });
-      if (this.ended.size === this.opts.ids.length) void this.close();
-    });
+  /** Records how a run ended (see `written`); the last one closes the claim. */
+  finish(outcome: Outcome): void {
+    this.ended.set(outcome.id, outcome);
+    if (this.ended.size === this.opts.ids.length) void this.close();
   }
 
   /** Writes what happened and commits. `handBack`: jobs not started stay pending. Never throws. */
@@ -113,21 +108,15 @@ export class HeldClaim {
     this.closed = true;
     clearTimeout(this.timer);
     const { claim, worker, claimedAt } = this.opts;
-    const done: Ended[] = [];
-    const other: Ended[] = [];
-    for (const e of this.ended.values()) (e.outcome.status === 'done' && e.outcome.started ? done : other).push(e);
-    const running = [...this.starts.values()];
-    const runningIds = [...running.map((s) => s.run.id), ...other.filter((e) => e.outcome.started).map((e) => e.outcome.id)];
-    const taken = new Set([...runningIds, ...done.map((e) => e.outcome.id)]);
+    const done: Outcome[] = [];
+    const other: Outcome[] = [];
+    for (const o of this.ended.values()) (o.status === 'done' && o.started ? done : other).push(o);
+    const runningIds = [...this.starts.keys(), ...other.filter((o) => o.started).map((o) => o.id)];
+    const taken = new Set([...runningIds, ...done.map((o) => o.id)]);
     const queued = handBack ? [] : this.opts.ids.filter((id) => !taken.has(id));
     let fellBack = false;
     try {
-      await jobsFinishHeld(
-        claim.tx,
-        worker,
-        done.map((e) => e.outcome),
-        performance.now() - claimedAt,
-      );
+      await jobsFinishHeld(claim.tx, worker, done, performance.now() - claimedAt);
       await jobsMarkRunningHeld(claim.tx, worker, runningIds);
       if (queued.length > 0) await jobsMarkQueued(claim.tx, worker, queued);
       // The lease goes in the same commit as the writes it stood for.
@@ -136,19 +125,16 @@ export class HeldClaim {
     } catch {
       await claim.rollback();
       fellBack = true;
-      await this.writeAsClaimed([...runningIds, ...done.map((e) => e.outcome.id)], queued);
+      await this.writeAsClaimed([...runningIds, ...done.map((o) => o.id)], queued);
     } finally {
       this.opts.onClosed(this);
       this.settle$();
     }
-    for (const s of running) s.resolve(true);
-    for (const e of fellBack ? [] : done) e.resolve();
-    for (const e of fellBack ? [...done, ...other] : other) {
-      const o = e.outcome;
+    for (const o of fellBack ? [...done, ...other] : other) {
       // The row now says running (the attempt counted) or queued: the outcome goes on from there.
       this.opts.passOn(o.started ? { ...o, attempts: o.attempts + 1, from: 'running', started: undefined, startedAt: undefined } : o);
-      e.resolve();
     }
+    this.written$();
   }
 
   /** The fallback: rows written as claimed on the pool, until it answers. */

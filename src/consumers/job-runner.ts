@@ -62,7 +62,9 @@ export class JobRunner implements Room, HeldRunsView {
   private stopped$: Promise<boolean> = Promise.resolve(true);
   private readonly handBacks: HandBacks;
   /** run() calls in progress: a stop waits until each has passed its outcome on. */
-  private readonly runs = new Set<Promise<void>>();
+  /** run()s begun and not ended: stop() waits for them. */
+  private inFlight = 0;
+  private noneInFlight: (() => void) | undefined;
   private readonly stopped = new Promise<void>((r) => (this.stop$ = r));
   private loop: Promise<void> | undefined;
   private stopping = false;
@@ -73,7 +75,7 @@ export class JobRunner implements Room, HeldRunsView {
   constructor(private readonly opts: JobRunnerOptions) {
     this.limit = pLimit(opts.concurrency);
     this.handBacks = new HandBacks(opts);
-    this.executor = new RunExecutor({ ...opts, held: this.held, handBacks: this.handBacks });
+    this.executor = new RunExecutor({ ...opts, held: this.held, handBacks: this.handBacks, onEnded: () => this.runEnded() });
   }
 
   /** Jobs this replica holds (queued or running), for the cancel/ownership check. */
@@ -194,7 +196,7 @@ export class JobRunner implements Room, HeldRunsView {
     this.held.interruptStarted('shutdown');
     // Running entries settle on interruption at once; starting ones when run() begins. Each
     // run() then hands its outcome to the writer, which the caller drains next.
-    await Promise.race([Promise.all([...this.runs]), new Promise((r) => setTimeout(r, 5000).unref())]);
+    await Promise.race([this.untilNoneInFlight(), new Promise((r) => setTimeout(r, 5000).unref())]);
     await this.loop;
     // Anything admitted while the stop began (a claim that was in flight).
     void this.handBack(this.held.queued(), 'shutdown');
@@ -268,11 +270,8 @@ export class JobRunner implements Room, HeldRunsView {
       for (const entry of entries) {
         if (entry.state !== 'queued') continue; // cancelled or handed back meanwhile
         this.held.setState(entry, 'starting');
-        const run = this.limit(() => this.executor.run(entry, entry.limiterWaitMs ?? 0)).finally(() => {
-          this.runs.delete(run);
-          this.wakeSlotWaitersSoon();
-        });
-        this.runs.add(run);
+        this.inFlight++;
+        void this.limit(this.runEntry, entry); // run() never throws
       }
       this.opts.onStarted?.();
       this.roomFreed?.();
@@ -288,6 +287,19 @@ export class JobRunner implements Room, HeldRunsView {
     const entry = this.held.get(jobId);
     if (!entry || entry.state !== 'running') return;
     entry.settle?.({ kind: 'error', error: new Error(`the handler crashed its process (uncaught exception): ${err.message}`) });
+  }
+
+  /** One function for every run: a slot's work costs no closure of its own. */
+  private readonly runEntry = (entry: HeldRun): Promise<void> => this.executor.run(entry, entry.limiterWaitMs ?? 0);
+
+  private runEnded(): void {
+    if (--this.inFlight === 0) this.noneInFlight?.();
+    this.wakeSlotWaitersSoon();
+  }
+
+  private untilNoneInFlight(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((r) => (this.noneInFlight = r));
   }
 
   /**

@@ -27,6 +27,8 @@ export interface RunExecutorOptions {
   events: SluiceEvents;
   held: HeldRuns;
   handBacks: HandBacks;
+  /** Told when each run() ends, whatever the outcome: the runner counts its runs. */
+  onEnded?: () => void;
 }
 
 /**
@@ -76,7 +78,8 @@ export class RunExecutor {
       // The claim made this worker the holder; the `running` write follows batched. If it
       // finds the row taken (cancelled, rescued), the run is dropped.
       const run: RunRef = { id: job.id, attempts: job.attempts };
-      const started = writer.markRunning(run).catch(() => false);
+      const marked = writer.markRunning(run);
+      const started = marked === true ? marked : marked.catch(() => false);
       // Claimed before: perhaps by a process this very job killed before its start was
       // written — record the attempt first, so such a job uses attempts up, not loops. Or
       // claimed before this replica went stale (a claim still being handed over then):
@@ -89,9 +92,11 @@ export class RunExecutor {
         }
         entry.startedAt = performance.now();
       }
-      void started.then((ours) => {
-        if (!ours) held.interrupt(entry, 'lost');
-      });
+      if (started !== true) {
+        void started.then((ours) => {
+          if (!ours) held.interrupt(entry, 'lost');
+        });
+      }
       this.opts.events.emit('job:started', { job, attempt, limiterWaitMs });
       let settlement = await runInContext(entry, attempt, this.context);
       // An enqueue the handler did not await still decides whether the job parks.
@@ -123,6 +128,7 @@ export class RunExecutor {
       if (neverStarted) void this.opts.handBacks.release([job.id], 'error');
     } finally {
       if (heldBytes > 0) this.payloadBudget.release(heldBytes);
+      this.opts.onEnded?.();
     }
   }
 
@@ -136,8 +142,10 @@ export class RunExecutor {
 
   /** Hands an outcome to the batched writer; a write that fails for good is logged, not thrown. */
   private record(write: Outcome): void {
-    this.opts.writer.finish(write).catch((err: unknown) => {
-      this.opts.logger.error({ job_id: write.id, err: coerceError(err).message }, 'outcome not written');
-    });
+    this.opts.writer.record(write, this.notWritten);
   }
+
+  private readonly notWritten = (err: unknown, write: Outcome): void => {
+    this.opts.logger.error({ job_id: write.id, err: coerceError(err).message }, 'outcome not written');
+  };
 }

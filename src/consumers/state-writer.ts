@@ -107,11 +107,15 @@ export class StateWriter implements HeldClaims {
   /**
    * Records that a run started (batched). Resolves true once the row is `running` for this
    * run — or when the start was folded into the outcome — and false if the row was
-   * cancelled or taken meanwhile.
+   * cancelled or taken meanwhile. True at once for a job of a claim held open: its row is
+   * locked by that claim, whose close writes the start.
    */
-  markRunning(run: RunRef): Promise<boolean> {
+  markRunning(run: RunRef): Promise<boolean> | true {
     const h = this.held.get(run.id);
-    if (h && !h.closed) return h.start(run);
+    if (h && !h.closed) {
+      h.start(run);
+      return true;
+    }
     // Closing: the row is written when it commits; a write before would not find it.
     if (h) return h.settled.then(() => this.starts.add(run));
     return this.starts.add(run);
@@ -192,8 +196,27 @@ export class StateWriter implements HeldClaims {
 
   /** Records how a run ended; resolves once written (a late answer changes no row). */
   finish(outcome: Outcome): Promise<void> {
+    return this.finishHeld(outcome) ?? this.finishLater(outcome);
+  }
+
+  /**
+   * finish() for a caller that only logs a failure: the outcome of a job of a claim held
+   * open costs no promise of its own.
+   */
+  record(outcome: Outcome, onFailure: (err: unknown, outcome: Outcome) => void): void {
+    if (this.finishHeld(outcome) === undefined) this.finishLater(outcome).catch((err: unknown) => onFailure(err, outcome));
+  }
+
+  /** The claim held open takes the outcome; undefined when the job's claim is not open. */
+  private finishHeld(outcome: Outcome): Promise<void> | undefined {
     const h = this.held.get(outcome.id);
-    if (h && !h.closed && outcome.from === 'queued') return h.finish(outcome);
+    if (!h || h.closed || outcome.from !== 'queued') return undefined;
+    h.finish(outcome);
+    return h.written;
+  }
+
+  private finishLater(outcome: Outcome): Promise<void> {
+    const h = this.held.get(outcome.id);
     if (h) return h.settled.then(() => this.finishes.add(outcome));
     return this.finishes.add(outcome);
   }
