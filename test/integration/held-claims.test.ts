@@ -129,6 +129,32 @@ describe('claims held open while quick jobs run', () => {
     }
   });
 
+  it('a close whose connection dies falls back: rows written as claimed, outcomes the usual way, each job once', async () => {
+    const daemon = await warmDaemon({ SLUICE_WORKER_ID: 'holder-4', SLUICE_CONCURRENCY: '300', SLUICE_CLAIM_HOLD_MS: '1000' });
+    try {
+      // Quick so far, so the claim of these 300 is held; each runs 450 ms, time enough to
+      // kill the claim's connection while it is open.
+      await insertJobs(pool, quick(300, 'sleep', { ms: 450 }));
+      await waitFor(async () => (await count("SELECT COUNT(*) AS n FROM job_leases WHERE worker = 'holder-4'")) > 0, { intervalMs: 5, message: 'a held claim' });
+      // The claim's transaction: the only one left open between statements in this database
+      // while its jobs run (an autocommit statement running meanwhile is not idle).
+      const trx = await rows(
+        `SELECT t.trx_mysql_thread_id AS thread FROM information_schema.INNODB_TRX t
+         JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id WHERE p.DB = DATABASE() AND p.COMMAND = 'Sleep'`,
+      );
+      assert.equal(trx.length, 1, 'one open transaction: the held claim');
+      await pool.query('KILL CONNECTION ?', [Number(trx[0]!.thread)]);
+      // The rows rolled back to pending while their jobs ran; the lease kept every claim off them.
+      await allDone(320);
+      assert.ok((await statementCount(daemon, 'jobsClaimHeldFallbackCommit')) > 0, 'the close fell back');
+      const bad = await rows("SELECT id, worker, attempts FROM jobs WHERE NOT (worker = 'holder-4' AND attempts = 1 AND error IS NULL)");
+      assert.deepEqual(bad, [], 'each job ran once, by its claimer, its attempt counted once');
+      await waitFor(async () => (await count('SELECT COUNT(*) AS n FROM job_leases')) === 0, { message: 'the lease deleted' });
+    } finally {
+      await daemon.stop();
+    }
+  });
+
   it('SLUICE_CLAIM_HOLD_MS=0 never holds a claim', async () => {
     const daemon = await warmDaemon({ SLUICE_WORKER_ID: 'no-holder', SLUICE_CLAIM_HOLD_MS: '0' });
     try {

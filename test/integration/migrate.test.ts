@@ -55,6 +55,23 @@ describe('migrations', () => {
     assert.equal(Number(row.n), 1);
   });
 
+  it('with every migration applied, a start takes no lock: it does not wait for another migrator', async () => {
+    const holder = await pool.getConnection();
+    const db = new Database({ url: fresh.url, connectionLimit: 1 });
+    try {
+      const [[got]] = (await holder.query('SELECT GET_LOCK(?, 0) AS got', [`sluice:migrate:${db.databaseName}`])) as unknown as [[{ got: number }]];
+      assert.equal(Number(got.got), 1, 'the migration lock is held elsewhere');
+      // Under the lock this would wait up to 60 s: settling first, it took none.
+      const outcome = await Promise.race([migrate(db), new Promise<string>((r) => setTimeout(() => r('waited'), 10_000).unref())]);
+      assert.notEqual(outcome, 'waited');
+      assert.deepEqual((outcome as { applied: string[] }).applied, []);
+    } finally {
+      await holder.query('SELECT RELEASE_LOCK(?)', [`sluice:migrate:${db.databaseName}`]);
+      holder.release();
+      await db.end();
+    }
+  });
+
   it('003_schedules re-runs cleanly after a process died before recording it', async () => {
     await pool.query("DELETE FROM sluice_migrations WHERE name = '003_schedules.sql'");
     const db = new Database({ url: fresh.url, connectionLimit: 1 });
