@@ -62,7 +62,6 @@ export class JobRunner implements Room, HeldRunsView {
   private stopped$: Promise<boolean> = Promise.resolve(true);
   private readonly handBacks: HandBacks;
   /** run() calls in progress: a stop waits until each has passed its outcome on. */
-  /** run()s begun and not ended: stop() waits for them. */
   private inFlight = 0;
   private noneInFlight: (() => void) | undefined;
   private readonly stopped = new Promise<void>((r) => (this.stop$ = r));
