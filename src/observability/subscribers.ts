@@ -27,9 +27,13 @@ export function subscribeLogs(events: SluiceEvents, logger: Logger): void {
   events.on('jobs:handed-back', ({ count, reason }) => logger.info({ jobs: count, reason }, 'handed queued jobs back'));
   events.on('sweep:done', ({ sweep, count }) => logger.info({ sweep, jobs: count }, 'sweep changed jobs'));
   // leader:changed is logged by the leader itself, once, with the reason (src/leader/leadership.ts).
-  events.on('db:health', ({ healthy }) =>
-    healthy ? logger.info('database answers again') : logger.error('database unreachable; retrying with backoff'),
-  );
+  // The first answer at start-up is not a recovery: "again" only after an outage.
+  let wasDown = false;
+  events.on('db:health', ({ healthy }) => {
+    if (healthy) logger.info(wasDown ? 'database answers again' : 'database connected');
+    else logger.error('database unreachable; retrying with backoff');
+    wasDown ||= !healthy;
+  });
   events.on('schedule:ticked', ({ scheduleId, name, ticks, lateMs, skipped, next }) => {
     ticks.forEach((tick, i) =>
       logger.debug({ schedule_id: scheduleId, schedule: name, scheduled_for: tick, late_ms: lateMs[i], next_run_at: next }, 'schedule tick made'),

@@ -41,7 +41,7 @@ describe('database outage (a private mariadbd, stopped and started by the test)'
 
   it('keeps running, turns not-ready, backs off, and resumes when the server is back: nothing lost or doubled', async () => {
     daemon = spawnDaemon(
-      testEnv(server.url, { SLUICE_HTTP_PORT: String(port), SLUICE_WORKER_ID: 'survivor', SLUICE_CONCURRENCY: '4', EFFECTS_URL: effects.url }),
+      testEnv(server.url, { SLUICE_HTTP_PORT: String(port), SLUICE_WORKER_ID: 'survivor', SLUICE_CONCURRENCY: '4', EFFECTS_URL: effects.url, LOG_LEVEL: 'info' }),
     );
     await waitFor(async () => (await readyz(port)) === 200, { timeoutMs: 20_000, message: `/readyz never 200: ${daemon.output()}` });
 
@@ -83,6 +83,9 @@ describe('database outage (a private mariadbd, stopped and started by the test)'
     }
     daemon.proc.kill('SIGTERM');
     assert.equal(await daemon.exited, 0, daemon.output().slice(-2000));
+    // The log tells a first connection from a recovery.
+    const health = [...daemon.output().matchAll(/"msg":"(database [^"]+)"/g)].map((m) => m[1]);
+    assert.deepEqual([...new Set(health)], ['database connected', 'database unreachable; retrying with backoff', 'database answers again']);
   });
 
   it('three replicas, the database killed for 5 s mid-run: only interrupted runs run again, no finished one', async () => {
