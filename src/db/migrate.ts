@@ -56,7 +56,6 @@ export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<Migra
   }
 }
 
-/** The `NNN_name.sql` files of `dir`, in the order they apply. */
 /** The versions recorded as applied; undefined before the first migration made the table. */
 async function appliedVersions(db: Database): Promise<Set<number> | undefined> {
   try {
@@ -72,6 +71,7 @@ function versionOf(file: string): number {
   return Number(file.split('_')[0]);
 }
 
+/** The `NNN_name.sql` files of `dir`, in the order they apply. */
 export async function migrationFiles(dir = MIGRATIONS_DIR): Promise<string[]> {
   return (await readdir(dir)).filter((f) => /^\d+_[\w-]+\.sql$/.test(f)).sort();
 }
