@@ -196,7 +196,12 @@ export class StateWriter implements HeldClaims {
 
   /** Records how a run ended; resolves once written (a late answer changes no row). */
   finish(outcome: Outcome): Promise<void> {
-    return this.finishHeld(outcome) ?? this.finishLater(outcome);
+    const h = this.held.get(outcome.id);
+    if (takesOutcome(h, outcome)) {
+      h.finish(outcome);
+      return h.written;
+    }
+    return this.finishLater(h, outcome);
   }
 
   /**
@@ -204,21 +209,14 @@ export class StateWriter implements HeldClaims {
    * open costs no promise of its own.
    */
   record(outcome: Outcome, onFailure: (err: unknown, outcome: Outcome) => void): void {
-    if (this.finishHeld(outcome) === undefined) this.finishLater(outcome).catch((err: unknown) => onFailure(err, outcome));
+    const h = this.held.get(outcome.id);
+    if (takesOutcome(h, outcome)) h.finish(outcome);
+    else this.finishLater(h, outcome).catch((err: unknown) => onFailure(err, outcome));
   }
 
-  /** The claim held open takes the outcome; undefined when the job's claim is not open. */
-  private finishHeld(outcome: Outcome): Promise<void> | undefined {
-    const h = this.held.get(outcome.id);
-    if (!h || h.closed || outcome.from !== 'queued') return undefined;
-    h.finish(outcome);
-    return h.written;
-  }
-
-  private finishLater(outcome: Outcome): Promise<void> {
-    const h = this.held.get(outcome.id);
-    if (h) return h.settled.then(() => this.finishes.add(outcome));
-    return this.finishes.add(outcome);
+  /** The batched write; after the close when the job's claim is closing (its row is written then). */
+  private finishLater(h: HeldClaim | undefined, outcome: Outcome): Promise<void> {
+    return h ? h.settled.then(() => this.finishes.add(outcome)) : this.finishes.add(outcome);
   }
 
   get pendingFinishes(): number {
@@ -331,4 +329,9 @@ function outcomeBytes(o: Outcome): number {
   // Up to 3 UTF-8 bytes per UTF-16 unit, and escaping doubles quotes and backslashes:
   // exact sizing would cost a pass over every result; this bound only matters for big ones.
   return 64 + (text < 4096 ? text * 3 : 2 * Buffer.byteLength(o.result ?? '') + 2 * Buffer.byteLength(o.error ?? ''));
+}
+
+/** A claim held open takes the outcome of a run it started (from `queued`): its close writes it. */
+function takesOutcome(h: HeldClaim | undefined, outcome: Outcome): h is HeldClaim {
+  return h !== undefined && !h.closed && outcome.from === 'queued';
 }
