@@ -11,11 +11,14 @@
  * runs meanwhile included).
  *
  * Variants (BENCH_ROW_COST_VARIANTS, comma list, each on a fresh schema, run in turn
- * BENCH_ROW_COST_REPS times): `schema` as migrated; `list-key-006` (jobs_list keyed on
- * 'status/queue' as before migration 007); `no-jobs-list`; `no-jobs-finished`;
- * `claim-index-only` (the primary key and jobs_claim only: the floor of this row shape);
- * `run-under-lock` (the schema as migrated, drained with one row write per job: see
- * fusedDrain).
+ * BENCH_ROW_COST_REPS times; `a+b` applies both): `schema` as migrated; `jobs-list-008`
+ * (the dashboard's list index as migrations 007–008 left it, on the virtual `list_key`);
+ * `list-on-columns` and `list-group-stored` (a list index on (status, queue, id), or on a
+ * stored one-byte status group); `no-jobs-finished`; `no-still-indexes` (without the
+ * indexes whose entry a plain job's write leaves where it was); `claim-index-only` (the
+ * primary key and jobs_claim only: the floor of this row shape); `run-under-lock` (one
+ * row write per job, as held claims do: see fusedDrain), e.g.
+ * `run-under-lock,run-under-lock+jobs-list-008`.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -32,26 +35,43 @@ import { progress, round, type Result } from './harness.js';
 
 const BATCH = Number(process.env.BENCH_ROW_COST_BATCH ?? 500);
 const REPS = Number(process.env.BENCH_ROW_COST_REPS ?? 2);
-const VARIANTS = (process.env.BENCH_ROW_COST_VARIANTS ?? 'schema,list-key-006,no-jobs-list,claim-index-only').split(',').map((s) => s.trim());
+const VARIANTS = (process.env.BENCH_ROW_COST_VARIANTS ?? 'schema,jobs-list-008,claim-index-only').split(',').map((s) => s.trim());
 
 const ALTERS: Record<string, string[]> = {
   schema: [],
-  'list-key-006': [
-    "ALTER TABLE jobs DROP KEY jobs_list, MODIFY COLUMN list_key VARCHAR(81) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin AS (CONCAT(status, '/', queue)) VIRTUAL, ADD KEY jobs_list (list_key, id)",
+  'jobs-list-008': [
+    `ALTER TABLE jobs ADD COLUMN list_key VARCHAR(81) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin
+       AS (CONCAT(IF(status IN ('queued', 'running'), 'pending', status), '/', queue)) VIRTUAL, ADD KEY jobs_list (list_key, id)`,
   ],
-  'no-jobs-list': ['ALTER TABLE jobs DROP KEY jobs_list'],
+  'list-on-columns': ['ALTER TABLE jobs ADD KEY jobs_list (status, queue, id)'],
+  'list-group-stored': [
+    `ALTER TABLE jobs ADD COLUMN list_group TINYINT
+       AS (IF(status IN ('queued', 'running'), 2, FIELD(status, 'waiting', 'pending', 'queued', 'running', 'done', 'failed', 'cancelled'))) STORED,
+       ADD KEY jobs_list (list_group, queue, id)`,
+  ],
   'no-jobs-finished': ['ALTER TABLE jobs DROP KEY jobs_finished'],
-  // The schema as migrated, drained by the run-under-lock protocol sketched in
-  // docs/benchmarks.md: one row write per job instead of two (see fusedDrain).
+  'no-still-indexes': [
+    `ALTER TABLE jobs DROP KEY jobs_active_concurrency_key, DROP KEY jobs_active_unique_key, DROP KEY jobs_schedule_tick,
+       DROP KEY jobs_cancel_pending, DROP KEY jobs_key_waits, DROP KEY jobs_parent, DROP KEY jobs_workflow_todo, DROP KEY jobs_wait_expiry`,
+  ],
   'run-under-lock': [
     'CREATE TABLE bench_leases (worker VARCHAR(255) NOT NULL, batch BIGINT NOT NULL, ids JSON NOT NULL, PRIMARY KEY (worker, batch))',
   ],
   'claim-index-only': [
     `ALTER TABLE jobs DROP KEY jobs_active_concurrency_key, DROP KEY jobs_active_unique_key, DROP KEY jobs_schedule_tick,
        DROP KEY jobs_cancel_pending, DROP KEY jobs_finished, DROP KEY jobs_key_waits, DROP KEY jobs_parent,
-       DROP KEY jobs_workflow_todo, DROP KEY jobs_wait_expiry, DROP KEY jobs_list`,
+       DROP KEY jobs_workflow_todo, DROP KEY jobs_wait_expiry`,
   ],
 };
+
+/** A variant's ALTERs; `a+b` is both (`run-under-lock+claim-index-only`: that drain on that schema). */
+function altersOf(variant: string): string[] {
+  return variant.split('+').flatMap((part) => {
+    const alters = ALTERS[part];
+    if (!alters) throw new Error(`row-cost: unknown variant "${part}" (known: ${Object.keys(ALTERS).join(', ')})`);
+    return alters;
+  });
+}
 
 /** CPU ms of the local server process (all threads), or undefined when it is not on this host. */
 function serverProcessCpuMs(): number | undefined {
@@ -104,14 +124,14 @@ async function onePass(variant: string): Promise<Phase> {
   const claims = new ClaimSession(db);
   try {
     await migrate(db);
-    for (const sql of ALTERS[variant] ?? []) await db.run('alter', sql);
+    for (const sql of altersOf(variant)) await db.run('alter', sql);
     await insertNoops(N);
     await purged();
     const worker = 'row-cost';
     const p0 = serverProcessCpuMs();
     const c0 = await serverCounters();
     const r0 = await redoLsn();
-    if (variant === 'run-under-lock') return await fusedDrain(db, claims, { p0, c0, r0 });
+    if (variant.split('+')[0] === 'run-under-lock') return await fusedDrain(db, claims, { p0, c0, r0 });
     const claimed: Outcome[][] = [];
     // Each claim starts after the previous one, as the daemon's do (ClaimCursors): not
     // through the delete-marked entries its claims left at the head of lane 0.
@@ -210,7 +230,7 @@ export async function rowCost(): Promise<Result> {
   const passes: Record<string, Phase[]> = {};
   for (let rep = 1; rep <= REPS; rep++) {
     for (const variant of VARIANTS) {
-      if (!ALTERS[variant]) throw new Error(`row-cost: unknown variant "${variant}" (known: ${Object.keys(ALTERS).join(', ')})`);
+      altersOf(variant);
       progress(`row-cost: ${variant}, rep ${rep}/${REPS}, ${N} jobs in claims of ${BATCH}`);
       (passes[variant] ??= []).push(await onePass(variant));
     }

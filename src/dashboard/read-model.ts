@@ -1,12 +1,14 @@
 import type { Executor } from '../db/database.js';
 import {
   jobsListAll,
-  jobsListByStatusQueue,
+  jobsListRange,
   jobsMaxId,
   jobsSearchRecent,
   jobsSelectChildren,
   jobsSelectDetail,
   jobsSelectParentId,
+  MAX_LISTED_PRIORITIES,
+  statusQueueRanges,
   type JobDetailRow,
   type JobListRow,
 } from '../db/queries/dashboard-jobs.js';
@@ -137,8 +139,10 @@ export interface ListFilter {
   status?: string;
   /** Payload text: searches the newest SEARCH_WINDOW ids only. */
   q?: string;
-  /** Keyset: ids below this one. */
+  /** Keyset: ids below this one (with `at`, rows below (at, before) in run_at order). */
   before?: number;
+  /** Keyset of a list by status or queue: the run_at of the previous page's last row. */
+  at?: string;
   limit: number;
 }
 
@@ -152,14 +156,18 @@ export interface JobList {
 }
 
 /**
- * Jobs newest first, paged by id (no OFFSET). Each (status, queue) is one index range
- * (statusQueueRange); lists that span several are merged here, each range read at most one page.
+ * Jobs newest first, paged by key (no OFFSET). The whole table and payload search read the
+ * primary key, by id. A list by status or queue reads ranges of jobs_claim
+ * (statusQueueRanges), by run_at then id (for a job that was not scheduled, run_at is when
+ * it was inserted); lists that span several ranges are merged here, each range read at
+ * most one page.
  */
 export async function readJobList(db: Executor, filter: ListFilter, basePath: string): Promise<JobList> {
   const { limit } = filter;
   const before = filter.before ?? Number.MAX_SAFE_INTEGER;
   const notes: string[] = [];
   let rows: JobListRow[];
+  let byRunAt = false;
   if (filter.q) {
     const lowest = Math.max(0, (await jobsMaxId(db)) - SEARCH_WINDOW);
     rows = await jobsSearchRecent(db, { text: filter.q, status: filter.status, queue: filter.queue, lowestId: lowest, beforeId: before, limit: limit + 1 });
@@ -167,26 +175,45 @@ export async function readJobList(db: Executor, filter: ListFilter, basePath: st
   } else if (!filter.status && !filter.queue) {
     rows = await jobsListAll(db, before, limit + 1);
   } else {
+    byRunAt = true;
     const statuses = filter.status ? [filter.status] : [...ALL_STATUSES];
-    const pairs: Array<[string, string]> = [];
+    const ranges = [];
     for (const status of statuses) {
       let queues = filter.queue ? [filter.queue] : await jobsQueuesWithStatus(db, status, MAX_MERGED_QUEUES + 1);
       if (queues.length > MAX_MERGED_QUEUES) {
         notes.push(`Only the first ${MAX_MERGED_QUEUES} queues with ${status} jobs are listed; pick a queue to see the others.`);
         queues = queues.slice(0, MAX_MERGED_QUEUES);
       }
-      for (const queue of queues) pairs.push([status, queue]);
+      for (const queue of queues) {
+        const found = await statusQueueRanges(db, status, queue);
+        if (!found.complete) notes.push(`Queue ${queue} has pending jobs of more than ${MAX_LISTED_PRIORITIES} priorities; those of the first ${MAX_LISTED_PRIORITIES} are listed.`);
+        ranges.push(...found.ranges);
+      }
     }
-    const pages = await Promise.all(pairs.map(([s, q]) => jobsListByStatusQueue(db, { status: s, queue: q, beforeId: before, limit: limit + 1 })));
-    rows = pages.flat().sort((a, b) => b.id - a.id);
+    const cursor = filter.at !== undefined && filter.before !== undefined ? { runAt: filter.at, id: filter.before } : undefined;
+    const pages = await Promise.all(ranges.map((range) => jobsListRange(db, range, cursor, limit + 1)));
+    rows = pages.flat().sort(newestFirst);
   }
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];
   const next =
     rows.length > limit && last
-      ? `${basePath}${query({ queue: filter.queue, status: filter.status, q: filter.q, limit: filter.limit === PAGE_SIZE ? undefined : filter.limit, before: last.id })}`
+      ? `${basePath}${query({
+          queue: filter.queue,
+          status: filter.status,
+          q: filter.q,
+          limit: filter.limit === PAGE_SIZE ? undefined : filter.limit,
+          at: byRunAt ? last.run_at : undefined,
+          before: last.id,
+        })}`
       : null;
   return { items, next, filter, notes };
+}
+
+/** (run_at, id) descending; run_at as the server writes it sorts as text. */
+function newestFirst(a: JobListRow, b: JobListRow): number {
+  if (a.run_at !== b.run_at) return a.run_at < b.run_at ? 1 : -1;
+  return b.id - a.id;
 }
 
 export interface JobView {

@@ -36,9 +36,11 @@ function listFilter(params: URLSearchParams): ListFilter {
   const q = params.get('q')?.trim() || undefined;
   if (q !== undefined && q.length > 200) throw new BadRequest('search text is at most 200 characters');
   const before = params.get('before') ? positiveInt(params.get('before')!, 'before') : undefined;
+  const at = params.get('at') || undefined;
+  if (at !== undefined && !/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?$/.test(at)) throw new BadRequest('at must be a time like 2026-01-31 12:00:00.000');
   const limit = params.get('limit') ? positiveInt(params.get('limit')!, 'limit') : PAGE_SIZE;
   if (limit > 200) throw new BadRequest('limit is at most 200');
-  return { status, queue, q, before, limit };
+  return { status, queue, q, before, at, limit };
 }
 
 function positiveInt(raw: string, what: string): number {

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
 import { DashboardServer } from '../../src/dashboard/dashboard-server.js';
 import { DashboardDb } from '../../src/dashboard/dashboard-db.js';
-import { statusQueueRange } from '../../src/db/queries/dashboard-jobs.js';
+import { statusQueueRanges } from '../../src/db/queries/dashboard-jobs.js';
 import { Database } from '../../src/db/database.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -115,17 +115,41 @@ describe('dashboard against the database', () => {
     assert.equal((await fetch(`${base}/api/jobs?status=nonsense`)).status, 400);
   });
 
-  it('lists pending, queued and running apart although claimed rows share the pending range of jobs_list (007)', async () => {
+  it('lists pending jobs of every lane and priority newest first by run_at, each once across pages', async () => {
+    // Lane 0 at three priorities, lane 1 (scheduled), lane 3 (paused), with run_at apart.
+    await db.pool.query(
+      `INSERT INTO jobs (queue, type, priority, run_at, paused) VALUES
+         ('lanes', 'sleep', 5, '2026-01-01 00:00:01.000', FALSE),
+         ('lanes', 'sleep', 0, '2026-01-01 00:00:03.000', FALSE),
+         ('lanes', 'sleep', -1, '2026-01-01 00:00:02.000', FALSE),
+         ('lanes', 'sleep', 0, '2999-01-01 00:00:00.000', FALSE),
+         ('lanes', 'sleep', 0, '2026-01-01 00:00:04.000', TRUE),
+         ('lanes', 'sleep', 0, '2026-01-01 00:00:03.000', FALSE)`,
+    );
+    const byRunAt = (await rows("SELECT id FROM jobs WHERE queue = 'lanes' ORDER BY run_at DESC, id DESC")).map((r) => Number(r.id));
+    assert.deepEqual(
+      (await rows("SELECT DISTINCT claim_lane AS l FROM jobs WHERE queue = 'lanes' ORDER BY l")).map((r) => r.l),
+      [0, 1, 3],
+      'the rows sit in three lanes',
+    );
+    for (const status of ['pending', '']) {
+      const seen: number[] = [];
+      for (let next: string | null = `/api/jobs?queue=lanes&status=${status}&limit=2`; next; ) {
+        const page = (await (await fetch(base + next)).json()) as { items: Array<{ id: number }>; next: string | null };
+        seen.push(...page.items.map((j) => j.id));
+        next = page.next;
+      }
+      assert.deepEqual(seen, byRunAt, `status=${status || 'any'}`);
+    }
+    assert.equal((await fetch(`${base}/api/jobs?queue=lanes&status=pending&at=yesterday&before=5`)).status, 400);
+  });
+
+  it('lists each status apart from its ranges of jobs_claim, newest first, never sorted by the server', async () => {
     await db.pool.query("INSERT INTO jobs (queue, type) SELECT 'mix', 'sleep' FROM seq_1_to_7");
     const ids = (await rows("SELECT id FROM jobs WHERE queue = 'mix' ORDER BY id")).map((r) => Number(r.id));
     await db.pool.query("UPDATE jobs SET status = 'queued', worker = 'w', queued_at = NOW(3) WHERE id IN (?)", [ids.slice(0, 2)]);
     await db.pool.query("UPDATE jobs SET status = 'running', worker = 'w', started_at = NOW(3), attempts = 1 WHERE id = ?", [ids[2]]);
     await db.pool.query("UPDATE jobs SET status = 'done', worker = 'w', finished_at = NOW(3), attempts = 1 WHERE id = ?", [ids[3]]);
-    assert.deepEqual(
-      (await rows("SELECT list_key FROM jobs WHERE queue = 'mix' ORDER BY id")).map((r) => r.list_key),
-      ['pending/mix', 'pending/mix', 'pending/mix', 'done/mix', 'pending/mix', 'pending/mix', 'pending/mix'],
-      'a claim or a start leaves the jobs_list entry where it was',
-    );
     const all = async (status: string): Promise<Array<[number, string]>> => {
       const out: Array<[number, string]> = [];
       for (let next: string | null = `/api/jobs?queue=mix&status=${status}&limit=2`; next; ) {
@@ -139,10 +163,15 @@ describe('dashboard against the database', () => {
     assert.deepEqual(await all('queued'), ids.slice(0, 2).reverse().map((id) => [id, 'queued']));
     assert.deepEqual(await all('running'), [[ids[2], 'running']]);
     assert.deepEqual(await all('done'), [[ids[3], 'done']]);
-    for (const [status, index] of [['pending', 'jobs_list'], ['queued', 'jobs_claim'], ['running', 'jobs_claim'], ['done', 'jobs_list']] as const) {
-      const range = statusQueueRange(status, 'mix');
-      const plan = await rows(`EXPLAIN SELECT id FROM jobs FORCE INDEX (${range.index}) WHERE ${range.where} AND id < ? ORDER BY id DESC LIMIT 10`, [...range.params, 1e9]);
-      assert.equal(plan[0]?.key, index, `${status}: ${JSON.stringify(plan)}`);
+    for (const status of ['pending', 'queued', 'running', 'done']) {
+      for (const range of (await statusQueueRanges(daemonDb, status, 'mix')).ranges) {
+        const plan = await rows(
+          `EXPLAIN SELECT id FROM jobs FORCE INDEX (jobs_claim) WHERE ${range.where} AND (run_at < ? OR (run_at = ? AND id < ?)) ORDER BY run_at DESC, id DESC LIMIT 10`,
+          [...range.params, '2999-01-01 00:00:00', '2999-01-01 00:00:00', 1e9],
+        );
+        assert.equal(plan[0]?.key, 'jobs_claim', `${status}: ${JSON.stringify(plan)}`);
+        assert.doesNotMatch(String(plan[0]?.Extra), /filesort|temporary/i, `${status}: ${JSON.stringify(plan)}`);
+      }
     }
     // A bulk action on queued jobs takes exactly those.
     const res = await fetch(`${base}/api/jobs/bulk`, {

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
 import { Database } from '../../src/db/database.js';
 import { MIGRATIONS_DIR, migrate, migrationFiles, migrationsDone } from '../../src/db/migrate.js';
+import { jobsListRange, statusQueueRanges } from '../../src/db/queries/dashboard-jobs.js';
 import { spawnDaemon } from '../helpers/daemon.js';
 import { freshDatabase, type FreshDatabase } from '../helpers/database.js';
 
@@ -259,7 +260,8 @@ describe('migrations', () => {
       const before = await snapshot(q);
       const leaseTable = async () => q("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'job_leases'");
       assert.equal((await leaseTable()).length, 0);
-      assert.deepEqual((await migrate(db)).applied, ['008_job_leases.sql']);
+      const upTo008 = await filesBelow(9);
+      assert.deepEqual((await migrate(db, upTo008)).applied, ['008_job_leases.sql']);
       assert.equal((await leaseTable()).length, 1);
       const after = await snapshot(q);
       assert.deepEqual({ ...after, indexes: after.indexes.filter((i) => (i as { table_name: string }).table_name !== 'job_leases') }, before, 'the other tables as they were');
@@ -270,8 +272,47 @@ describe('migrations', () => {
 
       // A process that died after the CREATE but before recording it.
       await q('DELETE FROM sluice_migrations WHERE version = 8');
-      assert.deepEqual((await migrate(db)).applied, ['008_job_leases.sql']);
+      assert.deepEqual((await migrate(db, upTo008)).applied, ['008_job_leases.sql']);
+      await rm(upTo008, { recursive: true, force: true });
       assert.equal((await q('SELECT COUNT(*) AS n FROM job_leases'))[0]?.n, 1, 'the re-run keeps the leases');
+    } finally {
+      await drop();
+    }
+  });
+
+  it('009 drops jobs_list and list_key on a schema-008 database with data: every other column and index kept, lists read jobs_claim, re-runnable', async () => {
+    const { old, db, q, drop } = await olderSchema('migrate_008_data', 9);
+    try {
+      await seedSchema001(old.pool);
+      const columns = (await q("SELECT column_name AS c FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'jobs' AND column_name <> 'list_key' ORDER BY ordinal_position")).map((r) => String(r.c));
+      const rows = async (): Promise<mysql.RowDataPacket[]> => q(`SELECT ${columns.join(', ')} FROM jobs ORDER BY id`);
+      const indexes = async (): Promise<mysql.RowDataPacket[]> =>
+        q("SELECT index_name, seq_in_index, column_name FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = 'jobs' ORDER BY index_name, seq_in_index");
+      const before = await rows();
+      const indexesBefore = await indexes();
+      assert.ok(indexesBefore.some((i) => i.index_name === 'jobs_list'));
+
+      assert.deepEqual((await migrate(db)).applied, ['009_lists_on_claim_index.sql']);
+      assert.deepEqual(await rows(), before, 'every other column of every row as it was');
+      assert.deepEqual(await indexes(), indexesBefore.filter((i) => i.index_name !== 'jobs_list'), 'only jobs_list is gone');
+      const listKey = await q("SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'jobs' AND column_name = 'list_key'");
+      assert.equal(listKey.length, 0, 'list_key is gone');
+
+      // The lists' ranges find the seeded rows through jobs_claim, each in its own status.
+      const listed = async (status: string, queue: string): Promise<number[]> => {
+        const { ranges } = await statusQueueRanges(db, status, queue);
+        return (await Promise.all(ranges.map((r) => jobsListRange(db, r, undefined, 10)))).flat().map((j) => j.id);
+      };
+      const ids = before.map((r) => Number(r.id));
+      assert.deepEqual(await listed('pending', 'Emails'), [ids[0]]);
+      assert.deepEqual(await listed('queued', 'default'), [ids[2]]);
+      assert.deepEqual(await listed('running', 'default'), [ids[3]]);
+      assert.deepEqual(await listed('failed', 'reports'), [ids[5]]);
+
+      // A process that died after the ALTER but before recording it.
+      await q('DELETE FROM sluice_migrations WHERE version = 9');
+      assert.deepEqual((await migrate(db)).applied, ['009_lists_on_claim_index.sql']);
+      assert.deepEqual(await rows(), before, 'the re-run changes nothing');
     } finally {
       await drop();
     }

@@ -3,10 +3,9 @@
  * SQL cookbook (README, docs/sql-cookbook.md) gives users for the same control, so the daemon does the rest exactly as if a
  * person had typed it (cancel and pause cascade to children, approval releases a parent).
  * Every statement names its rows by primary key or by a LIMITed range of one (status,
- * queue): jobs_list, or jobs_claim for the rows replicas hold (statusQueueRange).
+ * queue) of jobs_claim.
  */
 import type { Executor } from '../database.js';
-import { statusQueueRange } from './dashboard-jobs.js';
 
 export type JobAction = 'cancel' | 'retry' | 'pause' | 'resume' | 'approve';
 export const JOB_ACTIONS: readonly JobAction[] = ['cancel', 'retry', 'pause', 'resume', 'approve'];
@@ -39,16 +38,16 @@ export async function jobsActOnIds(db: Executor, action: JobAction, ids: readonl
 
 /**
  * One chunk of the action on the jobs of (status, queue): at most `limit` rows of its
- * range (statusQueueRange). Each changed row leaves the chunk's WHERE, so repeating it
- * moves on. Params: [approvedBy], range params, limit.
+ * range of jobs_claim, in the index's order (no sort). Each changed row leaves the
+ * chunk's WHERE, so repeating it moves on. Params: [approvedBy], status, queue, limit.
  */
 export async function jobsActOnRange(db: Executor, action: JobAction, status: string, queue: string, limit: number, by: string): Promise<number> {
   const { set, where } = ACTION_SQL[action];
-  const range = statusQueueRange(status, queue);
-  const params: unknown[] = [...(action === 'approve' ? [by] : []), ...range.params, limit];
+  const params: unknown[] = [...(action === 'approve' ? [by] : []), status, queue, limit];
   const res = await db.run<Affected>(
     `jobsActRange${cap(action)}`,
-    `UPDATE jobs FORCE INDEX (${range.index}) SET ${set} WHERE ${range.where} AND ${where} ORDER BY id LIMIT ?`,
+    `UPDATE jobs FORCE INDEX (jobs_claim) SET ${set} WHERE status = ? AND queue = ? AND ${where}
+     ORDER BY claim_lane, claim_priority, run_at, id LIMIT ?`,
     params,
   );
   return res.affectedRows;

@@ -2,8 +2,7 @@
  * What the dashboard's job pages read: lists, payload search, one job and its children.
  * Run through the dashboard's own pool, whose every statement carries a server-side time
  * limit (src/dashboard/dashboard-db.ts). No statement here sorts finished history: lists
- * are ranges of jobs_list / jobs_parent / the primary key read newest first, or the few
- * rows replicas hold (queued, running) from jobs_claim.
+ * are ranges of jobs_claim / jobs_parent / the primary key read newest first.
  */
 import type { Executor } from '../database.js';
 import { num, numOrNull, text, textOrNull, type Row } from './rows.js';
@@ -52,41 +51,66 @@ function jobListRowOf(r: Row): JobListRow {
   };
 }
 
-export interface StatusQueuePageParams {
-  status: string;
-  queue: string;
-  /** Ids below this one (the previous page's last). */
-  beforeId: number;
-  limit: number;
+/** Where a list page starts: below this (run_at, id), the previous page's last row. */
+export interface ListCursor {
+  /** run_at as the server wrote it. */
+  runAt: string;
+  id: number;
 }
 
-/** Statuses whose rows a replica holds: few (prefetch and concurrency per replica), listed from jobs_claim. */
-const HELD_STATUSES: ReadonlySet<string> = new Set(['queued', 'running']);
+/** One index-ordered range of jobs_claim: its WHERE and params. */
+export interface ListRange {
+  where: string;
+  params: unknown[];
+}
+
+/** Lane-0 priorities of one queue's pending list read at most (each is a range of its own). */
+export const MAX_LISTED_PRIORITIES = 20;
 
 /**
- * Where one (status, queue) lives, as an index and a WHERE (migration 007): queued and
- * running in their range of jobs_claim (what replicas hold, so sorting it is cheap);
- * pending in the 'pending/queue' range of jobs_list, which also holds the claimed rows
- * (skipped: at most what replicas hold); every other status in its own range of jobs_list.
- * Params of `where`: `params`.
+ * The ranges of jobs_claim (status, queue, claim_lane, claim_priority, run_at) that hold
+ * one (status, queue), each in (run_at, id) order. Every status but pending has NULL lane
+ * and priority, so it is one range; pending is one per lane, lane 0 (can start now) one
+ * per priority, found by a loose scan done by hand (one index dive each). Lists use the
+ * claim's index instead of one of their own: an index keyed on status moves its entry
+ * when a job finishes, and that move cost ~a fifth of the database's work per job
+ * (docs/benchmarks.md, seventh pass). `complete` is false when the queue has more lane-0
+ * priorities than MAX_LISTED_PRIORITIES (the others are left out). Params per dive: queue, after.
  */
-export function statusQueueRange(status: string, queue: string): { index: string; where: string; params: unknown[] } {
-  if (HELD_STATUSES.has(status)) return { index: 'jobs_claim', where: 'status = ? AND queue = ?', params: [status, queue] };
-  if (status === 'pending') return { index: 'jobs_list', where: "list_key = ? AND status = 'pending'", params: [`pending/${queue}`] };
-  return { index: 'jobs_list', where: 'list_key = ?', params: [`${status}/${queue}`] };
+export async function statusQueueRanges(db: Executor, status: string, queue: string): Promise<{ ranges: ListRange[]; complete: boolean }> {
+  if (status !== 'pending') {
+    return { ranges: [{ where: 'status = ? AND queue = ? AND claim_lane IS NULL AND claim_priority IS NULL', params: [status, queue] }], complete: true };
+  }
+  const lane = (n: number): ListRange => ({ where: "status = 'pending' AND queue = ? AND claim_lane = ? AND claim_priority IS NULL", params: [queue, n] });
+  const ranges = [lane(1), lane(2), lane(3)];
+  // Below INT's least value: the first dive finds the least priority.
+  for (let after = -2147483649; ; ) {
+    const rows = await db.run(
+      'jobsNextPendingPriority',
+      `SELECT claim_priority FROM jobs FORCE INDEX (jobs_claim)
+       WHERE status = 'pending' AND queue = ? AND claim_lane = 0 AND claim_priority > ? ORDER BY claim_priority LIMIT 1`,
+      [queue, after],
+    );
+    if (rows[0] === undefined) return { ranges, complete: true };
+    if (ranges.length === 3 + MAX_LISTED_PRIORITIES) return { ranges, complete: false };
+    after = num(rows[0].claim_priority);
+    ranges.push({ where: "status = 'pending' AND queue = ? AND claim_lane = 0 AND claim_priority = ?", params: [queue, after] });
+  }
 }
 
 /**
- * One (status, queue) range (statusQueueRange), newest first, below `beforeId`.
- * Params: status, queue, beforeId, limit.
+ * One range (statusQueueRanges), newest first by (run_at, id), below `before`: read in
+ * index order, never sorted. Params: range params, cursor, limit.
  */
-export async function jobsListByStatusQueue(db: Executor, { status, queue, beforeId, limit }: StatusQueuePageParams): Promise<JobListRow[]> {
-  const range = statusQueueRange(status, queue);
+export async function jobsListRange(db: Executor, range: ListRange, before: ListCursor | undefined, limit: number): Promise<JobListRow[]> {
+  const cursor = before
+    ? { sql: 'AND (run_at < ? OR (run_at = ? AND id < ?))', params: [before.runAt, before.runAt, before.id] }
+    : { sql: '', params: [] };
   const rows = await db.run(
-    'jobsListByStatusQueue',
-    `SELECT ${LIST_COLUMNS} FROM jobs FORCE INDEX (${range.index})
-     WHERE ${range.where} AND id < ? ORDER BY id DESC LIMIT ?`,
-    [...range.params, beforeId, limit],
+    'jobsListRange',
+    `SELECT ${LIST_COLUMNS} FROM jobs FORCE INDEX (jobs_claim)
+     WHERE ${range.where} ${cursor.sql} ORDER BY run_at DESC, id DESC LIMIT ?`,
+    [...range.params, ...cursor.params, limit],
   );
   return rows.map(jobListRowOf);
 }
