@@ -144,6 +144,13 @@ describe('dashboard against the database', () => {
     assert.equal((await fetch(`${base}/api/jobs?queue=lanes&status=pending&at=yesterday&before=5`)).status, 400);
   });
 
+  it('lists the pending jobs of the first 20 priorities of a queue that has more, and says so', async () => {
+    await db.pool.query("INSERT INTO jobs (queue, type, priority) SELECT 'prio', 'sleep', seq FROM seq_1_to_22");
+    const page = (await (await fetch(`${base}/api/jobs?queue=prio&status=pending&limit=200`)).json()) as { items: Array<{ priority: number }>; notes: string[] };
+    assert.deepEqual(page.items.map((j) => j.priority).sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 1));
+    assert.ok(page.notes.some((n) => /more than 20 priorities/.test(n)), JSON.stringify(page.notes));
+  });
+
   it('lists each status apart from its ranges of jobs_claim, newest first, never sorted by the server', async () => {
     await db.pool.query("INSERT INTO jobs (queue, type) SELECT 'mix', 'sleep' FROM seq_1_to_7");
     const ids = (await rows("SELECT id FROM jobs WHERE queue = 'mix' ORDER BY id")).map((r) => Number(r.id));
