@@ -12,8 +12,9 @@
 -- (run_at, id) order (see src/db/queries/dashboard-jobs.ts). No daemon statement named
 -- list_key, and no user-facing document did.
 --
--- Cost on upgrade: dropping an index and a virtual column changes metadata only (no
--- table copy, no index build). Re-runnable if a process dies half-way: one ALTER (atomic
+-- Cost on upgrade: no table copy and no lock on writes (MariaDB 10.11 runs this ALTER
+-- with ALGORITHM=NOCOPY, LOCK=NONE; dropping the index frees its pages, it reads no
+-- rows). Re-runnable if a process dies half-way: one ALTER (atomic
 -- DDL on MySQL 8 and MariaDB 10.6+), skipped once the column is gone.
 
 SET @sluice_ddl = IF(
