@@ -1,3 +1,7 @@
+/**
+ * What the dashboard shows, read from the database: the overview, job lists and one job
+ * with its family. Pages and the JSON API render these; nothing here writes.
+ */
 import type { Executor } from '../db/database.js';
 import {
   jobsListAll,
@@ -177,19 +181,20 @@ export async function readJobList(db: Executor, filter: ListFilter, basePath: st
   } else {
     byRunAt = true;
     const statuses = filter.status ? [filter.status] : [...ALL_STATUSES];
-    const ranges = [];
+    const pairs: Array<[string, string]> = [];
     for (const status of statuses) {
       let queues = filter.queue ? [filter.queue] : await jobsQueuesWithStatus(db, status, MAX_MERGED_QUEUES + 1);
       if (queues.length > MAX_MERGED_QUEUES) {
         notes.push(`Only the first ${MAX_MERGED_QUEUES} queues with ${status} jobs are listed; pick a queue to see the others.`);
         queues = queues.slice(0, MAX_MERGED_QUEUES);
       }
-      for (const queue of queues) {
-        const found = await statusQueueRanges(db, status, queue);
-        if (!found.complete) notes.push(`Queue ${queue} has pending jobs of more than ${MAX_LISTED_PRIORITIES} priorities; those of the first ${MAX_LISTED_PRIORITIES} are listed.`);
-        ranges.push(...found.ranges);
-      }
+      for (const queue of queues) pairs.push([status, queue]);
     }
+    const found = await Promise.all(pairs.map(([s, q]) => statusQueueRanges(db, s, q)));
+    found.forEach(({ complete }, i) => {
+      if (!complete) notes.push(`Queue ${pairs[i]![1]} has pending jobs of more than ${MAX_LISTED_PRIORITIES} priorities; those of the first ${MAX_LISTED_PRIORITIES} are listed.`);
+    });
+    const ranges = found.flatMap((f) => f.ranges);
     const cursor = filter.at !== undefined && filter.before !== undefined ? { runAt: filter.at, id: filter.before } : undefined;
     const pages = await Promise.all(ranges.map((range) => jobsListRange(db, range, cursor, limit + 1)));
     rows = pages.flat().sort(newestFirst);
