@@ -14,7 +14,8 @@
  * BENCH_ROW_COST_REPS times; `a+b` applies both): `schema` as migrated; `jobs-list-008`
  * (the dashboard's list index as migrations 007–008 left it, on the virtual `list_key`);
  * `list-on-columns` and `list-group-stored` (a list index on (status, queue, id), or on a
- * stored one-byte status group); `no-jobs-finished`; `no-still-indexes` (without the
+ * stored one-byte status group); `no-spare-bytes` (rows inserted without the room
+ * migration 010 keeps in them); `no-jobs-finished`; `no-still-indexes` (without the
  * indexes whose entry a plain job's write leaves where it was); `claim-index-only` (the
  * primary key and jobs_claim only: the floor of this row shape); `run-under-lock` (one
  * row write per job, as held claims do: see fusedDrain), e.g.
@@ -35,7 +36,7 @@ import { progress, round, type Result } from './harness.js';
 
 const BATCH = Number(process.env.BENCH_ROW_COST_BATCH ?? 500);
 const REPS = Number(process.env.BENCH_ROW_COST_REPS ?? 2);
-const VARIANTS = (process.env.BENCH_ROW_COST_VARIANTS ?? 'schema,jobs-list-008,claim-index-only').split(',').map((s) => s.trim());
+const VARIANTS = (process.env.BENCH_ROW_COST_VARIANTS ?? 'schema,no-spare-bytes,claim-index-only').split(',').map((s) => s.trim());
 
 const ALTERS: Record<string, string[]> = {
   schema: [],
@@ -57,6 +58,8 @@ const ALTERS: Record<string, string[]> = {
   'run-under-lock': [
     'CREATE TABLE bench_leases (worker VARCHAR(255) NOT NULL, batch BIGINT NOT NULL, ids JSON NOT NULL, PRIMARY KEY (worker, batch))',
   ],
+  // Rows inserted with no spare bytes, as before migration 010: finishes grow them.
+  'no-spare-bytes': ['ALTER TABLE jobs ALTER COLUMN spare_bytes SET DEFAULT NULL'],
   'claim-index-only': [
     `ALTER TABLE jobs DROP KEY jobs_active_concurrency_key, DROP KEY jobs_active_unique_key, DROP KEY jobs_schedule_tick,
        DROP KEY jobs_cancel_pending, DROP KEY jobs_finished, DROP KEY jobs_key_waits, DROP KEY jobs_parent,
@@ -198,7 +201,7 @@ async function fusedDrain(
         `UPDATE jobs j
          JOIN JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$[0]', att INT PATH '$[1]', res LONGTEXT PATH '$[2]', ran_ms BIGINT PATH '$[3]')) v
            ON j.id = v.id AND j.attempts = v.att
-         SET j.status = 'done', j.worker = ?, j.result = v.res, j.queued_at = NOW(3), j.key_wait = NULL,
+         SET j.status = 'done', j.worker = ?, j.result = v.res, j.queued_at = NOW(3), j.key_wait = NULL, j.spare_bytes = NULL,
              j.started_at = NOW(3) - INTERVAL v.ran_ms * 1000 MICROSECOND, j.finished_at = NOW(3),
              j.progress = NULL, j.attempts = j.attempts + 1
          WHERE j.status = 'pending'`,

@@ -318,7 +318,7 @@ export class StateWriter implements HeldClaims {
 }
 
 /** Claims held at once, at most: each holds a connection of its own. */
-const MAX_HELD_CLAIMS = 4;
+const MAX_HELD_CLAIMS = 8;
 
 /** How soon a replica sweeps a lease it may have left behind (older than leasesSweepOwn's 5 s). */
 const LEASE_SWEEP_MS = 6000;

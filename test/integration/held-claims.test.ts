@@ -70,7 +70,7 @@ describe('claims held open while quick jobs run', () => {
       assert.ok((await statementCount(daemon, 'jobsMarkQueued')) - claimedBefore < (await statementCount(daemon, 'leaseWrite')), 'most claims wrote no row');
       const bad = await rows(
         `SELECT id, worker, attempts, queued_at, started_at, finished_at FROM jobs
-         WHERE NOT (status = 'done' AND worker = 'holder' AND attempts = 1 AND error IS NULL AND result IS NOT NULL
+         WHERE NOT (status = 'done' AND worker = 'holder' AND attempts = 1 AND error IS NULL AND result IS NOT NULL AND spare_bytes IS NULL
                     AND queued_at <= started_at AND started_at <= finished_at AND created_at <= queued_at)`,
       );
       assert.deepEqual(bad, [], 'every row as the usual path leaves it');
@@ -86,11 +86,12 @@ describe('claims held open while quick jobs run', () => {
       // A claim of 250 (held claims take at least 200), one of them refused.
       const ids = await insertJobs(pool, [...quick(249), { type: 'refuse', payload: {} }]);
       const bad = ids.at(-1);
-      const job = await waitFor(async () => (await rows("SELECT status, attempts, error FROM jobs WHERE id = ? AND status = 'failed'", [bad]))[0], {
+      const job = await waitFor(async () => (await rows("SELECT status, attempts, error, spare_bytes FROM jobs WHERE id = ? AND status = 'failed'", [bad]))[0], {
         message: 'the refused job failed',
       });
       assert.equal(Number(job.attempts), 1);
       assert.match(String(job.error), /refused: nothing to retry/);
+      assert.equal(job.spare_bytes, null, 'a final row keeps no spare bytes');
       assert.ok((await statementCount(daemon, 'jobsMarkRunningHeld')) > 0, 'its claim was held and wrote it running');
     } finally {
       await daemon.stop();
@@ -162,6 +163,7 @@ describe('claims held open while quick jobs run', () => {
       await allDone(220);
       assert.equal(await statementCount(daemon, 'leaseWrite'), 0);
       assert.equal(await statementCount(daemon, 'jobsFinishHeld'), 0);
+      assert.equal(await count('SELECT COUNT(*) AS n FROM jobs WHERE spare_bytes IS NOT NULL'), 0, 'the usual path gives the spare bytes up too');
     } finally {
       await daemon.stop();
     }

@@ -7,6 +7,9 @@ import type mysql from 'mysql2/promise';
 import { Database } from '../../src/db/database.js';
 import { MIGRATIONS_DIR, migrate, migrationFiles, migrationsDone } from '../../src/db/migrate.js';
 import { jobsListRange, statusQueueRanges } from '../../src/db/queries/dashboard-jobs.js';
+import { jobsMarkQueued } from '../../src/db/queries/jobs-claim.js';
+import { jobsFinish } from '../../src/db/queries/jobs-outcome.js';
+import { jobsMarkRunning } from '../../src/db/queries/jobs-run.js';
 import { spawnDaemon } from '../helpers/daemon.js';
 import { freshDatabase, type FreshDatabase } from '../helpers/database.js';
 
@@ -292,7 +295,8 @@ describe('migrations', () => {
       const indexesBefore = await indexes();
       assert.ok(indexesBefore.some((i) => i.index_name === 'jobs_list'));
 
-      assert.deepEqual((await migrate(db)).applied, ['009_lists_on_claim_index.sql']);
+      const upTo009 = await filesBelow(10);
+      assert.deepEqual((await migrate(db, upTo009)).applied, ['009_lists_on_claim_index.sql']);
       assert.deepEqual(await rows(), before, 'every other column of every row as it was');
       assert.deepEqual(await indexes(), indexesBefore.filter((i) => i.index_name !== 'jobs_list'), 'only jobs_list is gone');
       const listKey = await q("SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'jobs' AND column_name = 'list_key'");
@@ -311,8 +315,52 @@ describe('migrations', () => {
 
       // A process that died after the ALTER but before recording it.
       await q('DELETE FROM sluice_migrations WHERE version = 9');
-      assert.deepEqual((await migrate(db)).applied, ['009_lists_on_claim_index.sql']);
+      assert.deepEqual((await migrate(db, upTo009)).applied, ['009_lists_on_claim_index.sql']);
+      await rm(upTo009, { recursive: true, force: true });
       assert.deepEqual(await rows(), before, 'the re-run changes nothing');
+    } finally {
+      await drop();
+    }
+  });
+
+  it('010 adds the invisible spare_bytes to a schema-009 database with data: every row and index kept, the writes give the room up, re-runnable', async () => {
+    const { old, db, q, drop } = await olderSchema('migrate_009_data', 10);
+    try {
+      await seedSchema001(old.pool);
+      const rows = async (): Promise<mysql.RowDataPacket[]> => q('SELECT * FROM jobs ORDER BY id');
+      const indexes = async (): Promise<mysql.RowDataPacket[]> =>
+        q("SELECT index_name, seq_in_index, column_name FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = 'jobs' ORDER BY index_name, seq_in_index");
+      const before = await rows();
+      const indexesBefore = await indexes();
+
+      assert.deepEqual((await migrate(db)).applied, ['010_spare_bytes.sql']);
+      assert.deepEqual(await rows(), before, 'SELECT * reads every row as it was, without the new column');
+      assert.deepEqual(await indexes(), indexesBefore, 'every index as it was');
+      const [column] = await q("SELECT column_type, extra FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'jobs' AND column_name = 'spare_bytes'");
+      assert.equal(column?.column_type, 'varbinary(64)');
+      assert.match(String(column?.extra), /INVISIBLE/);
+      const room = async (id: number): Promise<number | null> => {
+        const [r] = await q('SELECT LENGTH(spare_bytes) AS n FROM jobs WHERE id = ?', [id]);
+        return r?.n === null || r?.n === undefined ? null : Number(r.n);
+      };
+      assert.equal(await room(Number(before[0]!.id)), 64, 'a row already there reads the default');
+
+      // A job inserted as users do keeps 64 bytes; its claim, start and outcome give them up.
+      await q("INSERT INTO jobs (type, payload) VALUES ('sleep', '{}')");
+      const [{ id: rawId } = { id: 0 }] = await q('SELECT MAX(id) AS id FROM jobs');
+      const id = Number(rawId);
+      assert.equal(await room(id), 64);
+      await jobsMarkQueued(db, 'w-room', [id]);
+      assert.equal(await room(id), 24, 'claimed');
+      assert.equal(await jobsMarkRunning(db, 'w-room', [{ id, attempts: 0 }]), 1);
+      assert.equal(await room(id), 16, 'running');
+      assert.equal(await jobsFinish(db, { worker: 'w-room', outcomes: [{ id, attempts: 1, from: 'running', status: 'done', result: '{}' }] }), 1);
+      assert.equal(await room(id), null, 'done');
+
+      // A process that died after the ALTER but before recording it.
+      await q('DELETE FROM sluice_migrations WHERE version = 10');
+      assert.deepEqual((await migrate(db)).applied, ['010_spare_bytes.sql']);
+      assert.equal(await room(id), null, 'the re-run changes nothing');
     } finally {
       await drop();
     }

@@ -181,7 +181,8 @@ export async function jobsMarkQueued(tx: Executor, worker: string, ids: readonly
   if (parked.length === 0 && next.length === 0) {
     const r = await tx.run<{ affectedRows: number }>(
       'jobsMarkQueued',
-      `UPDATE jobs SET status = 'queued', worker = ?, queued_at = NOW(3), key_wait = NULL WHERE id IN (?) AND status = 'pending'`,
+      `UPDATE jobs SET status = 'queued', worker = ?, queued_at = NOW(3), key_wait = NULL, spare_bytes = LEFT(spare_bytes, 24)
+       WHERE id IN (?) AND status = 'pending'`,
       [worker, ids],
     );
     return r.affectedRows;
@@ -194,9 +195,10 @@ export async function jobsMarkQueued(tx: Executor, worker: string, ids: readonly
        status = IF(id IN (?), 'queued', status),
        worker = IF(id IN (?), ?, worker),
        queued_at = IF(id IN (?), NOW(3), queued_at),
+       spare_bytes = IF(id IN (?), LEFT(spare_bytes, 24), spare_bytes),
        key_wait = CASE WHEN id IN (?) THEN NULL WHEN id IN (?) THEN 1 ELSE 2 END
      WHERE id IN (?) AND status = 'pending'`,
-    [list(ids), list(ids), worker, list(ids), list(ids), list(parked), [...ids, ...parked, ...next]],
+    [list(ids), list(ids), worker, list(ids), list(ids), list(ids), list(parked), [...ids, ...parked, ...next]],
   );
   return r.affectedRows;
 }

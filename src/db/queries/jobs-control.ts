@@ -57,7 +57,7 @@ function heldJobChangeOf(r: Row, worker: string, claimed: ReadonlyMap<number, nu
 export async function jobsCancelPending(db: Executor, limit: number): Promise<number> {
   const r = await db.run<{ affectedRows: number }>(
     'jobsCancelPending',
-    `UPDATE jobs SET status = 'cancelled', cancelled_at = NOW(3), finished_at = NOW(3),
+    `UPDATE jobs SET status = 'cancelled', cancelled_at = NOW(3), finished_at = NOW(3), spare_bytes = NULL,
        error = 'cancelled before it started (cancel_requested_at was set)'
      WHERE cancel_pending = 1 AND parent_id IS NULL
      LIMIT ?`,

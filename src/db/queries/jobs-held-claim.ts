@@ -21,7 +21,7 @@ export async function jobsFinishHeld(tx: Executor, worker: string, outcomes: rea
     `UPDATE jobs j
      JOIN JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$[0]', att INT PATH '$[1]', res LONGTEXT PATH '$[2]', ran_ms BIGINT PATH '$[3]')) v
        ON j.id = v.id AND j.attempts = v.att
-     SET j.status = 'done', j.worker = ?, j.result = v.res, j.key_wait = NULL,
+     SET j.status = 'done', j.worker = ?, j.result = v.res, j.key_wait = NULL, j.spare_bytes = NULL,
          j.queued_at = NOW(3) - INTERVAL ? MICROSECOND,
          j.started_at = NOW(3) - INTERVAL v.ran_ms * 1000 MICROSECOND, j.finished_at = NOW(3),
          j.progress = NULL, j.attempts = j.attempts + 1
@@ -36,7 +36,8 @@ export async function jobsMarkRunningHeld(tx: Executor, worker: string, ids: rea
   if (ids.length === 0) return 0;
   const r = await tx.run<{ affectedRows: number }>(
     'jobsMarkRunningHeld',
-    `UPDATE jobs SET status = 'running', worker = ?, queued_at = NOW(3), started_at = NOW(3), attempts = attempts + 1, key_wait = NULL, progress = NULL
+    `UPDATE jobs SET status = 'running', worker = ?, queued_at = NOW(3), started_at = NOW(3), attempts = attempts + 1, key_wait = NULL, progress = NULL,
+       spare_bytes = LEFT(spare_bytes, 16)
      WHERE id IN (?) AND status = 'pending' AND worker IS NULL`,
     [worker, ids],
   );

@@ -19,7 +19,7 @@ export interface RunRef {
 export async function jobsMarkRunning(db: Executor, worker: string, runs: readonly RunRef[]): Promise<number> {
   const r = await db.run<{ affectedRows: number }>(
     'jobsMarkRunning',
-    `UPDATE jobs SET status = 'running', started_at = NOW(3), attempts = attempts + 1, progress = NULL
+    `UPDATE jobs SET status = 'running', started_at = NOW(3), attempts = attempts + 1, progress = NULL, spare_bytes = LEFT(spare_bytes, 16)
      WHERE id IN (?) AND (id, attempts) IN (?) AND worker = ? AND status = 'queued'`,
     [runs.map((r) => r.id), runs.map((r) => [r.id, r.attempts]), worker],
   );
