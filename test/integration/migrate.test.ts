@@ -289,8 +289,7 @@ describe('migrations', () => {
       await seedSchema001(old.pool);
       const columns = (await q("SELECT column_name AS c FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'jobs' AND column_name <> 'list_key' ORDER BY ordinal_position")).map((r) => String(r.c));
       const rows = async (): Promise<mysql.RowDataPacket[]> => q(`SELECT ${columns.join(', ')} FROM jobs ORDER BY id`);
-      const indexes = async (): Promise<mysql.RowDataPacket[]> =>
-        q("SELECT index_name, seq_in_index, column_name FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = 'jobs' ORDER BY index_name, seq_in_index");
+      const indexes = async (): Promise<mysql.RowDataPacket[]> => q(JOBS_INDEXES);
       const before = await rows();
       const indexesBefore = await indexes();
       assert.ok(indexesBefore.some((i) => i.index_name === 'jobs_list'));
@@ -328,8 +327,7 @@ describe('migrations', () => {
     try {
       await seedSchema001(old.pool);
       const rows = async (): Promise<mysql.RowDataPacket[]> => q('SELECT * FROM jobs ORDER BY id');
-      const indexes = async (): Promise<mysql.RowDataPacket[]> =>
-        q("SELECT index_name, seq_in_index, column_name FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = 'jobs' ORDER BY index_name, seq_in_index");
+      const indexes = async (): Promise<mysql.RowDataPacket[]> => q(JOBS_INDEXES);
       const before = await rows();
       const indexesBefore = await indexes();
 
@@ -366,6 +364,10 @@ describe('migrations', () => {
     }
   });
 });
+
+/** Every index of jobs, column by column: what an upgrade must keep. */
+const JOBS_INDEXES =
+  "SELECT index_name, seq_in_index, column_name FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = 'jobs' ORDER BY index_name, seq_in_index";
 
 /** A temp dir with the migration files numbered below `below`. */
 async function filesBelow(below: number): Promise<string> {
