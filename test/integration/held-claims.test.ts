@@ -80,6 +80,25 @@ describe('claims held open while quick jobs run', () => {
     }
   });
 
+  it('a held close writes each row its own result and start', async () => {
+    const daemon = await warmDaemon({ SLUICE_WORKER_ID: 'holder-results', SLUICE_CONCURRENCY: '250', SLUICE_PREFETCH: '250' });
+    try {
+      const held = await statementCount(daemon, 'jobsFinishHeld');
+      // Three different results within each claim; the ids ascend, the runs end out of order.
+      const ids = await insertJobs(pool, Array.from({ length: 750 }, (_, i) => ({ type: 'sleep', payload: { ms: (i * 7) % 3 } })));
+      await allDone(770);
+      assert.ok((await statementCount(daemon, 'jobsFinishHeld')) > held, 'claims were held');
+      const got = await rows('SELECT id, result, payload, started_at, finished_at FROM jobs WHERE id IN (?) ORDER BY id', [ids]);
+      const json = (v: unknown): unknown => (typeof v === 'string' ? JSON.parse(v) : v);
+      const wrong = got.filter((r) => JSON.stringify(json(r.result)) !== JSON.stringify({ slept: (json(r.payload) as { ms: number }).ms }));
+      assert.deepEqual(wrong.map((r) => r.id), [], 'every row holds its own job\'s result');
+      assert.equal(new Set(got.map((r) => String(r.started_at))).size > 1, true, 'starts are the runs\' own, not one per claim');
+      assert.deepEqual(got.filter((r) => !(r.started_at <= r.finished_at)).map((r) => r.id), []);
+    } finally {
+      await daemon.stop();
+    }
+  });
+
   it('a job that fails under a held claim is written running, then failed the usual way', async () => {
     const daemon = await warmDaemon({ SLUICE_WORKER_ID: 'holder-2', SLUICE_CONCURRENCY: '100' });
     try {
