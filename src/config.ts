@@ -129,7 +129,9 @@ export function loadConfig(env: Env = process.env): Config {
   const burst = num('SLUICE_BURST', Math.max(1, rate), 1);
   // A second of starts at the rate cap, and at least two rounds of slots: enough that the
   // runner never starves between polls, small enough that one replica doesn't hoard work.
-  const prefetch = int('SLUICE_PREFETCH', Math.min(Math.max(2 * concurrency, Math.ceil(rate)), 1000), 1, 100_000);
+  // At most 2000: a claim refills half, and claims of 1000 rows cost the database a sixth
+  // less per job than claims of 500 (docs/benchmarks.md, ninth pass).
+  const prefetch = int('SLUICE_PREFETCH', Math.min(Math.max(2 * concurrency, Math.ceil(rate)), 2000), 1, 100_000);
   const claimHoldMs = int('SLUICE_CLAIM_HOLD_MS', 200, 0, 1000);
   const pollMs = int('SLUICE_POLL_MS', 1000, 10, 3_600_000);
   const jobTimeoutMs = int('SLUICE_JOB_TIMEOUT_MS', 900_000, 1, 2_147_483_647);

@@ -2,7 +2,7 @@
  * `row-cost` (not in the default set): what the database spends on a no-op job's two row
  * writes, without a daemon. The daemon's own statements (jobsSelectReady + jobsMarkQueued
  * in one ClaimSession transaction, then jobsFinish) drain BENCH_N jobs in claims of
- * BENCH_ROW_COST_BATCH (500, what a claim takes at prefetch 1000), claims first and then
+ * BENCH_ROW_COST_BATCH (500, what a claim took at the old prefetch cap of 1000), claims first and then
  * the outcomes, so each phase's server CPU is its own. Server CPU comes from
  * USER_STATISTICS (the bench user's connection threads) and, when the server runs on this
  * host, from /proc (every thread, InnoDB's purge included). Redo bytes per job come from

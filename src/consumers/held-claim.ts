@@ -44,6 +44,13 @@ export interface HeldClaimOptions {
   passOn: (o: Outcome) => void;
 }
 
+/**
+ * Result text one close carries at most (up to 3 MiB as UTF-8, within the 8 MiB
+ * max_allowed_packet docs/limits.md asks for): runs past it are written running at the
+ * close and their outcomes go through the batched writer, which splits by bytes.
+ */
+export const CLOSE_RESULT_CHARS = 1024 * 1024;
+
 export class HeldClaim {
   closed = false;
   /** Runs started and not ended, by job id. */
@@ -110,7 +117,14 @@ export class HeldClaim {
     const { claim, worker, claimedAt } = this.opts;
     const done: Outcome[] = [];
     const other: Outcome[] = [];
-    for (const o of this.ended.values()) (o.status === 'done' && o.started ? done : other).push(o);
+    let resultChars = 0;
+    for (const o of this.ended.values()) {
+      const chars = o.result?.length ?? 0;
+      if (o.status === 'done' && o.started && resultChars + chars <= CLOSE_RESULT_CHARS) {
+        done.push(o);
+        resultChars += chars;
+      } else other.push(o);
+    }
     const runningIds = [...this.starts.keys(), ...other.filter((o) => o.started).map((o) => o.id)];
     const taken = new Set([...runningIds, ...done.map((o) => o.id)]);
     const queued = handBack ? [] : this.opts.ids.filter((id) => !taken.has(id));

@@ -33,6 +33,14 @@ describe('configuration', () => {
     assert.equal(c.workerId, 'pod-a');
     assert.equal(c.migrate, true);
     assert.equal(c.logLevel, 'info');
+    assert.equal(c.prefetch, 50, 'a second of starts at the rate');
+  });
+
+  it('prefetches a second of starts at the rate, two rounds of slots at least, 2000 at most', () => {
+    assert.equal(loadConfig({ SLUICE_CONCURRENCY: '100', SLUICE_RATE: '20' }).prefetch, 200);
+    assert.equal(loadConfig({ SLUICE_CONCURRENCY: '50', SLUICE_RATE: '1500' }).prefetch, 1500);
+    assert.equal(loadConfig({ SLUICE_CONCURRENCY: '50', SLUICE_RATE: '1000000' }).prefetch, 2000);
+    assert.equal(loadConfig({ SLUICE_RATE: '1000000', SLUICE_PREFETCH: '5000' }).prefetch, 5000);
   });
 
   it('reads every variable', () => {

@@ -99,6 +99,22 @@ describe('claims held open while quick jobs run', () => {
     }
   });
 
+  it('a held close carries at most CLOSE_RESULT_CHARS of results; the other runs end the usual way', async () => {
+    const daemon = await warmDaemon({ SLUICE_WORKER_ID: 'holder-big', SLUICE_CONCURRENCY: '250', SLUICE_PREFETCH: '250' });
+    try {
+      const [held, usual] = [await statementCount(daemon, 'jobsFinishHeld'), await statementCount(daemon, 'jobsFinish')];
+      // 250 results of 20,000 characters: 5 MB, about five closes' worth.
+      const ids = await insertJobs(pool, Array.from({ length: 250 }, () => ({ type: 'huge', payload: { bytes: 20_000 } })));
+      await allDone(270);
+      assert.ok((await statementCount(daemon, 'jobsFinishHeld')) > held, 'the close wrote some');
+      assert.ok((await statementCount(daemon, 'jobsFinish')) > usual, 'the rest went the usual way');
+      const bad = await rows("SELECT id FROM jobs WHERE id IN (?) AND NOT (status = 'done' AND attempts = 1 AND CHAR_LENGTH(result) = 20002)", [ids]);
+      assert.deepEqual(bad, [], 'every job done once, its whole result kept');
+    } finally {
+      await daemon.stop();
+    }
+  });
+
   it('a job that fails under a held claim is written running, then failed the usual way', async () => {
     const daemon = await warmDaemon({ SLUICE_WORKER_ID: 'holder-2', SLUICE_CONCURRENCY: '100' });
     try {
