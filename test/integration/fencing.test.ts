@@ -49,6 +49,26 @@ describe('fencing: a late answer changes nothing', () => {
     assert.equal(job.result, null);
   });
 
+  it('one batched write fences and fills each row with its own values, a job twice in it included', async () => {
+    const ids: number[] = [];
+    for (let i = 0; i < 4; i++) ids.push(await insertJob(pool, {}));
+    // Running on their 1st, 2nd, 3rd and 4th attempts.
+    for (const [i, id] of ids.entries()) await pool.query("UPDATE jobs SET status = 'running', worker = 'wb', attempts = ? WHERE id = ?", [i + 1, id]);
+    const [a, b, c, d] = ids as [number, number, number, number];
+    const failed = (id: number, attempts: number, error: string) => ({ id, attempts, from: 'running' as const, status: 'failed' as const, error });
+    // Out of id order, c's outcome from a stale attempt, and d twice: a late answer of attempt 3 beside attempt 4's.
+    const n = await jobsFinish(db, {
+      worker: 'wb',
+      outcomes: [failed(d, 4, 'd broke'), failed(b, 2, 'b broke'), failed(c, 1, 'stale'), failed(a, 1, 'a broke'), failed(d, 3, 'late')],
+    });
+    assert.equal(n, 3, 'a, b and d; not c (its attempt is 3), not d again');
+    const got = new Map((await pool.query<mysql.RowDataPacket[]>('SELECT id, status, error FROM jobs WHERE id IN (?)', [ids]))[0].map((r) => [Number(r.id), r]));
+    assert.deepEqual(
+      ids.map((id) => [got.get(id)?.status, got.get(id)?.error]),
+      [['failed', 'a broke'], ['failed', 'b broke'], ['running', null], ['failed', 'd broke']],
+    );
+  });
+
   it('forced race: the row is rescued and completed by another worker while the handler runs', async () => {
     // A long poll keeps the held-jobs check from noticing first, so the late write is
     // really attempted and must be stopped by the fence itself.

@@ -6,37 +6,33 @@
  */
 import type { Executor } from '../database.js';
 import type { Outcome } from './jobs-outcome.js';
+import { perRow, rowsById } from './per-row.js';
 
 /**
  * pending → done in one row write: the claim (worker, queued_at, the attempt) and the
  * outcome (result, started_at, finished_at). `claimAgeMs`: how long ago the claim was
- * made. Params: worker, the result (or the ids and each row's), claim age, the ids and each
- * row's µs since its start, the ids. Returns rows changed.
+ * made. Params: worker, result, claim age, µs since each start (perRow), ids. Returns rows
+ * changed.
  *
- * A single-table UPDATE: the rows are locked by the claim since it read them, so there is
- * no attempt to fence on, and each row's own values are picked by `ELT(INTERVAL(id, …))`,
- * a binary search over the ascending ids. A join on JSON_TABLE cost a fifth more server
- * time: the joined table is not the first, so MariaDB stages the rows in a temporary
- * table and reads each again before it updates it (docs/benchmarks.md, ninth pass).
+ * A single-table UPDATE with each row's values picked by perRow: the rows are locked by
+ * the claim since it read them, so there is no attempt to fence on.
  */
 export async function jobsFinishHeld(tx: Executor, worker: string, outcomes: readonly Outcome[], claimAgeMs: number): Promise<number> {
   if (outcomes.length === 0) return 0;
   const now = performance.now();
-  const rows = [...outcomes].sort((a, b) => a.id - b.id);
-  const ids = rows.map((o) => o.id);
-  const ranUs = rows.map((o) => Math.round((now - (o.startedAt ?? now)) * 1000));
-  const results = rows.map((o) => o.result ?? null);
-  // Jobs of one kind often return the same (or nothing): one value, not a list to pick from.
-  const oneResult = results.every((r) => r === results[0]);
+  // A claim's ids are distinct: its rows were each locked once.
+  const { rows, ids } = rowsById(outcomes);
+  const result = perRow('id', ids, rows.map((o) => o.result ?? null));
+  const ranUs = perRow('id', ids, rows.map((o) => Math.round((now - (o.startedAt ?? now)) * 1000)));
   const r = await tx.run<{ affectedRows: number }>(
     'jobsFinishHeld',
     `UPDATE jobs
-     SET status = 'done', worker = ?, result = ${oneResult ? '?' : 'ELT(INTERVAL(id, ?), ?)'}, key_wait = NULL, spare_bytes = NULL,
+     SET status = 'done', worker = ?, result = ${result.sql}, key_wait = NULL, spare_bytes = NULL,
          queued_at = NOW(3) - INTERVAL ? MICROSECOND,
-         started_at = NOW(3) - INTERVAL ELT(INTERVAL(id, ?), ?) MICROSECOND, finished_at = NOW(3),
+         started_at = NOW(3) - INTERVAL ${ranUs.sql} MICROSECOND, finished_at = NOW(3),
          progress = NULL, attempts = attempts + 1
      WHERE id IN (?) AND status = 'pending' AND worker IS NULL`,
-    [worker, ...(oneResult ? [results[0]] : [ids, results]), Math.round(claimAgeMs * 1000), ids, ranUs, ids],
+    [worker, ...result.params, Math.round(claimAgeMs * 1000), ...ranUs.params, ids],
   );
   return r.affectedRows;
 }

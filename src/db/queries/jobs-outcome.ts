@@ -5,6 +5,7 @@
  * late answer from a run that was rescued, cancelled or handed back changes nothing.
  */
 import type { Executor } from '../database.js';
+import { perRow, rowsById } from './per-row.js';
 
 /** How a run ended, as written to its row. */
 export interface Outcome {
@@ -48,15 +49,29 @@ export interface FinishParams {
 
 /**
  * Writes a batch of outcomes that share status, expected status and flags in one
- * statement, joined through JSON_TABLE (MySQL 8 and MariaDB 10.6+) on the per-row values
- * only (a lean document parses twice as fast), each row fenced on (id, attempts, worker,
- * expected status). `waiting` parks a job whose handler enqueued children to wait for:
- * not final, the attempt not counted (its next run is the same attempt, resumed).
- * Params: rows, shared fields, worker, expected status. Returns rows changed.
+ * single-table statement, each row fenced on (id, attempts, worker, expected status), its
+ * own values (attempts, result, error, delay, run time) picked by perRow. `waiting` parks
+ * a job whose handler enqueued children to wait for: not final, the attempt not counted
+ * (its next run is the same attempt, resumed).
+ * Params: shared fields and per-row values in statement order, worker, expected status, ids.
+ * Returns rows changed.
  */
 export async function jobsFinish(db: Executor, { worker, outcomes, scope = 'all' }: FinishParams): Promise<number> {
   const first = outcomes[0];
   if (!first) return 0;
+  const { rows, ids, unique } = rowsById(outcomes);
+  if (!unique) {
+    // One job twice (a late answer beside the current run's): a statement for each, so
+    // each is fenced on its own attempts.
+    const seen = new Set<number>();
+    const once: Outcome[] = [];
+    const again: Outcome[] = [];
+    for (const o of rows) {
+      (seen.has(o.id) ? again : once).push(o);
+      seen.add(o.id);
+    }
+    return (await jobsFinish(db, { worker, outcomes: once, scope })) + (await jobsFinish(db, { worker, outcomes: again, scope }));
+  }
   const { from, status } = first;
   const uncount = first.uncount ? 1 : 0;
   const started = first.started ? 1 : 0;
@@ -66,47 +81,46 @@ export async function jobsFinish(db: Executor, { worker, outcomes, scope = 'all'
   const scopeSql = scope === 'plain' ? 'AND j.parent_id IS NULL' : scope === 'children' ? 'AND j.parent_id IS NOT NULL' : '';
   // Measured as the statement is built, so batching delays do not shift started_at.
   const now = performance.now();
-  const doc = JSON.stringify(
-    outcomes.map((o) => [o.id, o.attempts, o.result ?? null, o.error ?? null, o.delayMs ?? 0, o.startedAt === undefined ? 0 : Math.round(now - o.startedAt)]),
-  );
+  // Only the values this status writes go in the statement.
+  const pick = (use: boolean, values: (o: Outcome) => unknown) => (use ? perRow('j.id', ids, rows.map(values)) : { sql: '?', params: [null] });
+  const res = pick(status === 'done', (o) => o.result ?? null);
+  const err = pick(keepsResult === 0, (o) => o.error ?? null);
+  const delayMs = pick(status === 'pending', (o) => o.delayMs ?? 0);
+  const ranMs = pick(started === 1, (o) => (o.startedAt === undefined ? 0 : Math.round(now - o.startedAt)));
+  const att = perRow('j.id', ids, rows.map((o) => o.attempts));
   const r = await db.run<{ affectedRows: number }>(
     'jobsFinish',
     `UPDATE jobs j
-     JOIN JSON_TABLE(?, '$[*]' COLUMNS (
-       id BIGINT UNSIGNED PATH '$[0]', att INT PATH '$[1]', res LONGTEXT PATH '$[2]', err LONGTEXT PATH '$[3]',
-       delay_ms BIGINT PATH '$[4]', ran_ms BIGINT PATH '$[5]')) v
-       ON j.id = v.id AND j.attempts = v.att
      SET j.status = ?,
-         j.result = IF(? = 'done', v.res, j.result),
-         j.error = IF(? = 1, j.error, v.err),
-         j.run_at = IF(? = 'pending', NOW(3) + INTERVAL v.delay_ms * 1000 MICROSECOND, j.run_at),
+         j.result = IF(? = 'done', ${res.sql}, j.result),
+         j.error = IF(? = 1, j.error, ${err.sql}),
+         j.run_at = IF(? = 'pending', NOW(3) + INTERVAL ${delayMs.sql} * 1000 MICROSECOND, j.run_at),
          j.finished_at = IF(? = 1, NOW(3), NULL),
          j.spare_bytes = IF(? = 1, NULL, j.spare_bytes),
          j.cancelled_at = IF(? = 'cancelled', NOW(3), j.cancelled_at),
-         j.started_at = IF(? = 1, NOW(3) - INTERVAL v.ran_ms * 1000 MICROSECOND, j.started_at),
+         j.started_at = IF(? = 1, NOW(3) - INTERVAL ${ranMs.sql} * 1000 MICROSECOND, j.started_at),
          j.progress = IF(? = 1, NULL, j.progress),
          j.attempts = j.attempts - ? + ?,
          j.queued_at = IF(? = 1, j.queued_at, NULL),
          j.suspended_at = IF(? = 'waiting', NOW(3), j.suspended_at),
          j.counted_as = IF(? = 1 AND j.parent_id IS NOT NULL, IF(? = 'done', 'done', 'failed'), j.counted_as)
-     WHERE j.worker = ? AND j.status = ? ${scopeSql}`,
+     WHERE j.id IN (?) AND j.attempts = ${att.sql} AND j.worker = ? AND j.status = ? ${scopeSql}`,
     // One line here per line of the statement that takes parameters, in order.
     [
-      doc,
       status,
-      status,
-      keepsResult,
-      status,
+      status, ...res.params,
+      keepsResult, ...err.params,
+      status, ...delayMs.params,
       final,
       final,
       status,
-      started,
+      started, ...ranMs.params,
       started,
       uncount, started,
       final,
       status,
       final, status,
-      worker, from,
+      ids, ...att.params, worker, from,
     ],
   );
   return r.affectedRows;
